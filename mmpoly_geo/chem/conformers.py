@@ -1,0 +1,112 @@
+"""3D conformers of (star-substituted) repeat units with a fallback chain."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from rdkit import Chem, rdBase
+from rdkit.Chem import AllChem, rdDistGeom
+
+from mmpoly_geo.chem.errors import ConformerError
+
+#: Methods that can produce coordinates, from best to worst. The integer code
+#: stored in :class:`~mmpoly_geo.data.PolymerData` is the index in this tuple.
+CONFORMER_METHODS = ("etkdg", "etkdg_random_coords", "2d")
+
+
+@dataclass
+class ConformerResult:
+    """Coordinates of :obj:`K` conformers and how they were made.
+
+    Attributes:
+        pos (numpy.ndarray): Coordinates, shape :obj:`[K, num_atoms, 3]`, each
+            conformer centred at the origin (float32, Angstrom).
+        method (str): The worst method that produced any conformer, one of
+            :data:`CONFORMER_METHODS`.
+        num_embedded (int): Conformers made by ETKDG (the rest are copies).
+        mmff_converged (int): Conformers whose MMFF relaxation converged
+            (0 when :obj:`mmff=False`).
+    """
+    pos: np.ndarray
+    method: str
+    num_embedded: int
+    mmff_converged: int
+
+
+def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
+                        hydrogens: bool = False, mmff: bool = False,
+                        max_attempts: int = 0) -> ConformerResult:
+    r"""Embeds :obj:`num_conformers` conformers with ETKDGv3.
+
+    Fallback chain: ETKDGv3 with random-seeded distance geometry, then ETKDGv3
+    from random coordinates (more robust for large, flexible or strained
+    units) for any conformers still missing, then a flat RDKit 2D layout.
+    Missing conformers are filled by cycling the ones that were made.
+
+    The result is deterministic for the same molecule, parameters and seed
+    (RDKit is run single-threaded here; parallelism is over molecules).
+
+    Args:
+        mol (rdkit.Chem.Mol): A sanitised molecule without stars (see
+            :func:`~mmpoly_geo.chem.star_substitution.star_substitution`),
+            heavy atoms only.
+        num_conformers (int, optional): Number :obj:`K` of conformers.
+            (default: :obj:`5`)
+        seed (int, optional): Random seed. (default: :obj:`0`)
+        hydrogens (bool, optional): Return hydrogen coordinates too (hydrogens
+            follow the heavy atoms, in :func:`rdkit.Chem.AddHs` order).
+            (default: :obj:`False`)
+        mmff (bool, optional): Relax each conformer with MMFF94 (max. 200
+            iterations; hydrogens are added for this). (default: :obj:`False`)
+        max_attempts (int, optional): ETKDG ``maxIterations`` (0: RDKit's
+            default). (default: :obj:`0`)
+    """
+    if num_conformers < 1:
+        raise ValueError(f"num_conformers must be >= 1, got {num_conformers}")
+    # Heavy-atom embedding is deliberate; RDKit's "no explicit Hs" warning is
+    # noise here.
+    blocker = rdBase.BlockLogs()  # noqa: F841  (silences RDKit while alive)
+    work = Chem.AddHs(mol) if (hydrogens or mmff) else Chem.Mol(mol)
+    work.RemoveAllConformers()
+    method = CONFORMER_METHODS[0]
+
+    params = rdDistGeom.ETKDGv3()
+    params.randomSeed = seed
+    params.numThreads = 1
+    params.pruneRmsThresh = -1.0
+    params.maxIterations = max_attempts
+    cids = list(rdDistGeom.EmbedMultipleConfs(work, num_conformers, params))
+    if len(cids) < num_conformers:
+        retry = rdDistGeom.ETKDGv3()
+        retry.randomSeed = seed + 7919  # a different stream than the first try
+        retry.numThreads = 1
+        retry.pruneRmsThresh = -1.0
+        retry.useRandomCoords = True
+        retry.clearConfs = False
+        retry.maxIterations = max(max_attempts, 5000)
+        missing = num_conformers - len(cids)
+        added = list(rdDistGeom.EmbedMultipleConfs(work, missing, retry))
+        if added:
+            method = CONFORMER_METHODS[1]
+        cids = [c.GetId() for c in work.GetConformers()]
+    num_embedded = len(cids)
+
+    converged = 0
+    if num_embedded and mmff and AllChem.MMFFHasAllMoleculeParams(work):
+        results = AllChem.MMFFOptimizeMoleculeConfs(work, numThreads=1,
+                                                    maxIters=200)
+        converged = sum(1 for flag, _ in results if flag == 0)
+
+    n = work.GetNumAtoms() if hydrogens else mol.GetNumAtoms()
+    if num_embedded == 0:
+        method = CONFORMER_METHODS[2]
+        flat = Chem.Mol(work)
+        if AllChem.Compute2DCoords(flat) < 0:
+            raise ConformerError("no 3D embedding and no 2D layout possible")
+        coords = [flat.GetConformer().GetPositions()[:n]]
+    else:
+        coords = [work.GetConformer(c).GetPositions()[:n] for c in cids]
+    pos = np.stack([coords[k % len(coords)] for k in range(num_conformers)])
+    pos = pos - pos.mean(axis=1, keepdims=True)
+    return ConformerResult(pos=pos.astype(np.float32), method=method,
+                           num_embedded=num_embedded, mmff_converged=converged)

@@ -1,0 +1,130 @@
+"""P-SMILES string to :class:`~mmpoly_geo.data.PolymerData`: the whole chain
+of validation, canonicalisation, oligomer, star substitution, conformers and
+graphs."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+from rdkit import Chem
+
+from mmpoly_geo.chem.conformers import CONFORMER_METHODS, generate_conformers
+from mmpoly_geo.chem.features import atom_features, bond_graph
+from mmpoly_geo.chem.oligomer import build_oligomer
+from mmpoly_geo.chem.psmiles import (
+    MAX_ATOMS, STAR_PROP, canonicalize_psmiles, parse_psmiles, polymer_key)
+from mmpoly_geo.chem.star_substitution import star_substitution
+from mmpoly_geo.data.polymer_data import PolymerData
+from mmpoly_geo.data.radius_graph import radius_graph
+from mmpoly_geo.data.tokenizer import PSmilesTokenizer
+
+
+@dataclass
+class PolymerFeaturizer:
+    r"""Turns P-SMILES strings into :class:`~mmpoly_geo.data.PolymerData`.
+
+    Args:
+        num_conformers (int): Conformers per polymer. (default: :obj:`5`)
+        seed (int): Seed of the conformer embedding. (default: :obj:`0`)
+        hydrogens (bool): Keep explicit hydrogens as atoms. (default:
+            :obj:`False`, heavy atoms only, as MMPolymer's 3D branch sees them)
+        mmff (bool): MMFF94-relax the conformers. (default: :obj:`False`)
+        repeat_units (int): Build an oligomer of this many units for the 3D
+            and graph inputs; tokens stay those of one unit. (default: :obj:`1`)
+        cutoff (float): Radius-graph cutoff in Angstrom. (default: :obj:`5.0`)
+        max_atoms (int): Largest accepted repeat unit (heavy atoms).
+            (default: :obj:`1000`)
+        vocab (str, optional): Vocabulary file. (default: the shipped one)
+
+    .. code-block:: python
+
+        data = PolymerFeaturizer()("*CC(*)c1ccccc1", y=[1.0])
+    """
+    num_conformers: int = 5
+    seed: int = 0
+    hydrogens: bool = False
+    mmff: bool = False
+    repeat_units: int = 1
+    cutoff: float = 5.0
+    max_atoms: int = MAX_ATOMS
+    vocab: Optional[str] = None
+
+    def __post_init__(self):
+        self.tokenizer = PSmilesTokenizer(self.vocab)
+
+    def config(self) -> dict:
+        """The settings, plus the vocabulary hash (for cache keys)."""
+        out = asdict(self)
+        out["vocab"] = self.tokenizer.vocab_hash
+        return out
+
+    def __getstate__(self):
+        return asdict(self)
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    def arrays(self, psmiles: str) -> Dict[str, object]:
+        """The features as NumPy arrays and strings (picklable, used by worker
+        processes). Raises :class:`~mmpoly_geo.chem.errors.PSmilesError`."""
+        mol = parse_psmiles(psmiles, max_atoms=self.max_atoms)
+        canonical = canonicalize_psmiles(mol)
+        key = polymer_key(mol)
+        # Work from the canonical string: one atom order per polymer, however
+        # the input was written. Star records are set again by parse_psmiles.
+        mol = parse_psmiles(canonical, max_atoms=self.max_atoms)
+        params = Chem.RemoveHsParameters()
+        params.removeIsotopes = True  # deuterium: implicit H in the 3D input
+        params.removeDummyNeighbors = True
+        mol = Chem.RemoveHs(mol, params)
+        mol, unit = build_oligomer(mol, self.repeat_units)
+        heavy = star_substitution(mol)
+        confs = generate_conformers(heavy, self.num_conformers, self.seed,
+                                    hydrogens=self.hydrogens, mmff=self.mmff)
+        graph_mol = Chem.AddHs(heavy) if self.hydrogens else heavy
+        n = graph_mol.GetNumAtoms()
+        if n > heavy.GetNumAtoms():  # hydrogens belong to their heavy atom
+            unit = np.concatenate([unit, [
+                unit[a.GetNeighbors()[0].GetIdx()]
+                for a in graph_mol.GetAtoms()
+                if a.GetIdx() >= heavy.GetNumAtoms()]]).astype(np.int64)
+        edge_index, edge_attr = bond_graph(graph_mol)
+        x = atom_features(graph_mol)
+        return dict(
+            psmiles=canonical, key=key,
+            tokens=self.tokenizer.encode(canonical).numpy(),
+            x=x, z=x[:, 0].copy(), is_star=x[:, -1].astype(bool), unit=unit,
+            pos_confs=confs.pos.transpose(1, 0, 2).copy(),
+            edge_index=edge_index, edge_attr=edge_attr,
+            conf_method=CONFORMER_METHODS.index(confs.method),
+        )
+
+    def to_data(self, arrays: Dict[str, object],
+                y: Optional[Sequence[float]] = None) -> PolymerData:
+        """Builds the :class:`PolymerData` from :meth:`arrays`' output."""
+        pos_confs = torch.from_numpy(arrays["pos_confs"])
+        pos = pos_confs[:, 0].clone()
+        data = PolymerData(
+            tokens=torch.from_numpy(arrays["tokens"]),
+            num_tokens=torch.tensor([len(arrays["tokens"])]),
+            x=torch.from_numpy(arrays["x"]),
+            z=torch.from_numpy(arrays["z"]),
+            is_star=torch.from_numpy(arrays["is_star"]),
+            unit=torch.from_numpy(arrays["unit"]),
+            pos=pos, pos_confs=pos_confs,
+            edge_index=torch.from_numpy(arrays["edge_index"]),
+            edge_attr=torch.from_numpy(arrays["edge_attr"]),
+            radius_edge_index=radius_graph(pos, self.cutoff),
+            radius_cutoff=torch.tensor([float(self.cutoff)]),
+            conf_method=torch.tensor([arrays["conf_method"]]),
+            psmiles=arrays["psmiles"], key=arrays["key"],
+        )
+        if y is not None:
+            data.y = torch.tensor(np.asarray(y, dtype=np.float32)).view(1, -1)
+        return data
+
+    def __call__(self, psmiles: str,
+                 y: Optional[Sequence[float]] = None) -> PolymerData:
+        return self.to_data(self.arrays(psmiles), y)
