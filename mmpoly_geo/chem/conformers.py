@@ -71,14 +71,14 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
     method = CONFORMER_METHODS[0]
 
     params = rdDistGeom.ETKDGv3()
-    params.randomSeed = seed
+    params.randomSeed = _rdkit_seed(seed)
     params.numThreads = 1
     params.pruneRmsThresh = -1.0
     params.maxIterations = max_attempts
     cids = list(rdDistGeom.EmbedMultipleConfs(work, num_conformers, params))
     if len(cids) < num_conformers:
         retry = rdDistGeom.ETKDGv3()
-        retry.randomSeed = seed + 7919  # a different stream than the first try
+        retry.randomSeed = _rdkit_seed(seed + 7919)  # another stream
         retry.numThreads = 1
         retry.pruneRmsThresh = -1.0
         retry.useRandomCoords = True
@@ -110,3 +110,13 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
     pos = pos - pos.mean(axis=1, keepdims=True)
     return ConformerResult(pos=pos.astype(np.float32), method=method,
                            num_embedded=num_embedded, mmff_converged=converged)
+
+
+def _rdkit_seed(seed: int) -> int:
+    """Maps a user seed to RDKit's: EmbedMultipleConfs gives K *identical*
+    conformers for randomSeed=0 (it derives per-conformer seeds from it), so 0
+    must never reach RDKit; a large odd multiplier keeps different user seeds
+    from sharing conformers."""
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return (seed * 1000003 + 104729) % (2**31 - 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
-from rdkit import Chem
+from rdkit import Chem, rdBase
 
 from mmpoly_geo.chem.errors import OligomerError
 from mmpoly_geo.chem.psmiles import STAR_PROP
@@ -75,6 +75,7 @@ def build_oligomer(mol: Chem.Mol, repeat_units: int) -> Tuple[Chem.Mol, np.ndarr
     stars[0].SetIntProp(STAR_PROP, 1)
     stars[1].SetIntProp(STAR_PROP, 2)
     try:
+        blocker = rdBase.BlockLogs()  # noqa: F841  (the error is raised below)
         Chem.SanitizeMol(out)
     except Exception as exc:
         raise OligomerError(

@@ -136,15 +136,19 @@ def canonicalize_psmiles(psmiles) -> str:
 def polymer_key(psmiles) -> str:
     r"""Returns a key that is equal for all ways of writing one polymer.
 
-    The key is the canonical SMILES (stereo ignored) of the cyclic trimer: three
-    copies of the repeat unit, each joined head to tail and the last back to
-    the first. It is therefore invariant to how the repeat unit is written,
-    to where along the backbone it is cut (``*OCC*``, ``*COC*`` and
-    ``*CCO*`` share one key) and to its direction. Use it to de-duplicate data
-    and to keep duplicates on one side of a train/test split.
+    The repeat unit is closed into a ring: its two star neighbours are bonded
+    to each other (with the star bond's order), and the key is the canonical
+    SMILES of that ring molecule, stereo ignored. Units whose star neighbours
+    are already bonded (``*CC*``) or identical (``*C*``) are first repeated
+    2 or 3 times, so no duplicate bond or self-loop is made. The key is
+    invariant to how the repeat unit is written, to where along the backbone it
+    is cut (``*OCC*``, ``*COC*`` and ``*CCO*`` share one key) and to its
+    direction, and it costs about one canonicalisation. Use it to de-duplicate
+    data and to keep duplicates on one side of a train/test split.
 
-    Known limit: a repeat unit written as two units (``*CCCC*`` for
-    polyethylene) gets a different key than the single unit (``*CC*``).
+    Known limits: polyethylene written as ``*CC*`` and as ``*C*`` gets two
+    keys; two exotic polymers whose closed rings coincide would share one
+    (conservative for leakage checks).
 
     Raises:
         PSmilesError: see :func:`parse_psmiles`.
@@ -153,11 +157,13 @@ def polymer_key(psmiles) -> str:
     s1, s2 = star_atoms(mol)
     b1 = mol.GetAtomWithIdx(s1).GetBonds()[0]
     b2 = mol.GetAtomWithIdx(s2).GetBonds()[0]
+    unit_key = "unit:" + Chem.MolToSmiles(mol, isomericSmiles=False)
     if b1.GetBondType() != b2.GetBondType():
-        # Not a consistent chain (e.g. `*=CC*`): fall back to the unit itself.
-        return "unit:" + Chem.MolToSmiles(mol, isomericSmiles=False)
+        return unit_key  # not a consistent chain (e.g. `*=CC*`)
     n1 = b1.GetOtherAtomIdx(s1)
     n2 = b2.GetOtherAtomIdx(s2)
+    distance = 0 if n1 == n2 else len(Chem.GetShortestPath(mol, n1, n2)) - 1
+    copies = 1 if distance >= 2 else 3 - distance
 
     rw = Chem.RWMol(mol)
     for atom in rw.GetAtoms():
@@ -171,17 +177,21 @@ def polymer_key(psmiles) -> str:
         rw.RemoveAtom(idx)
     unit = rw.GetMol()
     n = unit.GetNumAtoms()
-    ring = Chem.RWMol(Chem.CombineMols(Chem.CombineMols(unit, unit), unit))
-    for k in range(3):
+    ring = unit
+    for _ in range(copies - 1):
+        ring = Chem.CombineMols(ring, unit)
+    ring = Chem.RWMol(ring)
+    for k in range(copies):
         tail = k * n + new_index[n2]
-        head = ((k + 1) % 3) * n + new_index[n1]
+        head = ((k + 1) % copies) * n + new_index[n1]
         ring.AddBond(tail, head, b2.GetBondType())
     try:
         out = ring.GetMol()
+        blocker = rdBase.BlockLogs()  # noqa: F841  (falls back below)
         Chem.SanitizeMol(out)
         return Chem.MolToSmiles(out, isomericSmiles=False)
-    except Exception:  # valence problems of exotic units: unit key instead
-        return "unit:" + Chem.MolToSmiles(mol, isomericSmiles=False)
+    except Exception:  # valence problems of exotic units
+        return unit_key
 
 
 def _mol_from_smiles(smiles: str):

@@ -3,7 +3,7 @@ bonded to the *other* ``*``, so that the 3D embedding sees the chain continue.
 """
 from __future__ import annotations
 
-from rdkit import Chem
+from rdkit import Chem, rdBase
 
 from mmpoly_geo.chem.errors import StarSubstitutionError
 from mmpoly_geo.chem.psmiles import STAR_PROP, star_atoms
@@ -53,6 +53,7 @@ def star_substitution(mol: Chem.Mol) -> Chem.Mol:
         atom.SetIntProp(STAR_PROP, 1 if star == s1 else 2)
     out = rw.GetMol()
     try:
+        blocker = rdBase.BlockLogs()  # noqa: F841  (the error is raised below)
         Chem.SanitizeMol(out)
     except Exception as exc:
         elements = (mol.GetAtomWithIdx(n2).GetSymbol(),
