@@ -176,6 +176,7 @@ class PolymerDataset(InMemoryDataset):
                        error if error else values)
 
     def process(self):
+        self.download()  # the raw copies may predate a changed source file
         rows = list(self._read_rows())
         work = [(r[3], r[4]) for r in rows]
         results = _featurize_all(self.featurizer, work, self.num_workers,

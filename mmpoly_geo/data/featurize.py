@@ -21,6 +21,11 @@ from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
 
 
+#: Bumped whenever the features or coordinates produced for the same input and
+#: settings change, so that cached datasets are processed again.
+FEATURIZER_VERSION = 2
+
+
 @dataclass
 class PolymerFeaturizer:
     r"""Turns P-SMILES strings into :class:`~mmpoly_geo.data.PolymerData`.
@@ -58,6 +63,7 @@ class PolymerFeaturizer:
         """The settings, plus the vocabulary hash (for cache keys)."""
         out = asdict(self)
         out["vocab"] = self.tokenizer.vocab_hash
+        out["version"] = FEATURIZER_VERSION
         return out
 
     def __getstate__(self):

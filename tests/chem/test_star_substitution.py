@@ -3,7 +3,7 @@ import pytest
 from rdkit import Chem
 
 from mmpoly_geo.chem import (
-    StarSubstitutionError, parse_psmiles, star_atoms, star_neighbours,
+    StarSubstitutionError, canonicalize_psmiles, parse_psmiles, star_atoms, star_neighbours,
     star_substitution)
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 
@@ -46,3 +46,4 @@ def test_star_records_correct_on_all_benchmarks(name):
     frame = pd.read_csv(shipped_files(name)[0])
     for s in frame.psmiles:
         _check_star_records(s)
+        _check_star_records(canonicalize_psmiles(s))  # what PolymerData uses

@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+from mmpoly_geo.cli import main
+from mmpoly_geo.data import PSmilesTokenizer
+
+
+def test_prepare_csv_end_to_end(tmp_path, capsys):
+    csv = tmp_path / "p.csv"
+    csv.write_text("psmiles,Tg\n*CC(*)C,250\n*CC(*)c1ccccc1,373\nCC,1\n")
+    rc = main(["prepare", "--csv", str(csv), "--target", "Tg", "--root",
+               str(tmp_path / "data"), "--num-workers", "0",
+               "--num-conformers", "2", "--repeat-units", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "p: 2 of 3 polymers processed" in out
+    assert "coordinates by method: etkdg 2" in out
+    assert "rejected 1 rows" in out and "no '*' connection point" in out
+    assert (tmp_path / "data" / "p" / "processed").is_dir()
+
+
+def test_prepare_reports_missing_file(tmp_path, capsys):
+    rc = main(["prepare", "--csv", str(tmp_path / "x.csv")])
+    assert rc == 2
+    assert "CSV file not found" in capsys.readouterr().err
+
+
+def test_vocab_command(tmp_path, capsys):
+    csv = tmp_path / "v.csv"
+    csv.write_text("psmiles\n*CC(*)Cl\n*CC(*)[Si](C)(C)C\n")
+    out = tmp_path / "vocab.txt"
+    assert main(["vocab", str(csv), "--out", str(out)]) == 0
+    tok = PSmilesTokenizer(out)
+    assert "[Si]" in tok.tokens and "Cl" in tok.tokens
+
+
+def test_console_script_help():
+    result = subprocess.run([sys.executable, "-m", "mmpoly_geo.cli", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "prepare" in result.stdout
