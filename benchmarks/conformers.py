@@ -95,7 +95,7 @@ def main():
     table = pd.DataFrame(rows).set_index("recipe")
     with pd.option_context("display.width", 200, "display.precision", 3):
         print(f"{args.num} polymers of {args.dataset}, one core\n")
-        print(table)
+        print(table.to_string())
     ratio = rows[0]["seconds"] / rows[1]["seconds"]
     print(f"\nspeed-up of the default recipe per polymer: {ratio:.1f}x")
     print(f"full default featurisation (validation, canonical form, key, "
