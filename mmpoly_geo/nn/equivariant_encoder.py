@@ -139,20 +139,16 @@ class EquivariantEncoder(torch.nn.Module):
         self.vector_out = o3.Linear(hidden, o3.Irreps("1x1o"))
 
     def reset_parameters(self):
-        """Re-initialises all weights (e3nn modules are rebuilt in place)."""
+        """Re-initialises all weights."""
         for module in self.modules():
             if module is self:
                 continue
-            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding,
-                                   AtomEncoder)):
-                module.reset_parameters()
-            elif isinstance(module, (o3.Linear, FullyConnectedNet)):
+            if module.__class__.__module__.startswith("e3nn"):
+                # e3nn draws its weights from N(0, 1) and normalises paths.
                 for p in module.parameters(recurse=False):
                     torch.nn.init.normal_(p)
-            elif hasattr(module, "weight") and isinstance(
-                    getattr(module, "weight"), torch.nn.Parameter) and \
-                    module.__class__.__module__.startswith("e3nn"):
-                torch.nn.init.normal_(module.weight)
+            elif hasattr(module, "reset_parameters"):
+                module.reset_parameters()
 
     def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor,
                 batch: Optional[Tensor] = None) -> EncoderOutput:

@@ -1,0 +1,19 @@
+"""Composable layers (plain ``torch.nn.Module``s taking tensors and PyG
+batches): encoders for the token sequence and the 3D structure, and heads."""
+from mmpoly_geo.nn.atom_encoder import AtomEncoder
+from mmpoly_geo.nn.dense_pair_encoder import DensePairEncoder
+from mmpoly_geo.nn.encoder_output import EncoderOutput
+from mmpoly_geo.nn.equivariant_encoder import (
+    EquivariantEncoder, EquivariantInteraction)
+from mmpoly_geo.nn.heads import (
+    IGNORE_INDEX, AtomTypeHead, ContrastiveAlignment, CoordinateDenoisingHead,
+    MaskedTokenHead, PropertyHead)
+from mmpoly_geo.nn.painn_encoder import PaiNNEncoder
+from mmpoly_geo.nn.sequence_encoder import SequenceEncoder
+
+__all__ = [
+    "AtomEncoder", "AtomTypeHead", "ContrastiveAlignment",
+    "CoordinateDenoisingHead", "DensePairEncoder", "EncoderOutput",
+    "EquivariantEncoder", "EquivariantInteraction", "IGNORE_INDEX",
+    "MaskedTokenHead", "PaiNNEncoder", "PropertyHead", "SequenceEncoder",
+]

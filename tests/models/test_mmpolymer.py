@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from mmpoly_geo.models import MMPolymer
+
+SMALL = dict(sequence_kwargs=dict(hidden_channels=16, num_layers=1,
+                                  num_heads=2),
+             fusion_channels=16)
+ENC = {
+    "equivariant": dict(hidden_channels=16, vector_channels=4, lmax=1,
+                        num_layers=1, cutoff=4.0),
+    "painn": dict(hidden_channels=16, num_layers=1, cutoff=4.0),
+    "dense": dict(hidden_channels=16, num_layers=1, num_heads=2,
+                  num_kernels=8),
+}
+
+
+@pytest.mark.parametrize("encoder", sorted(ENC))
+def test_modes_save_load(encoder, batch, tmp_path):
+    torch.manual_seed(0)
+    model = MMPolymer(num_targets=1, encoder_3d=encoder,
+                      encoder_3d_kwargs=ENC[encoder], **SMALL).eval()
+    out = model(batch)
+    assert out["pred"].shape == (batch.num_graphs, 1)
+    assert out["vectors"].shape == (batch.num_nodes, 3)
+    # Single-modality use of the same (jointly built) model.
+    one = model(batch, mode="1d")
+    assert "pooled_3d" not in one and one["pred"].shape == (4, 1)
+    three = model(batch, mode="3d")
+    assert "pooled_1d" not in three and three["pred"].shape == (4, 1)
+    path = tmp_path / "m.pt"
+    model.mode = "3d"
+    model.save(path)
+    loaded = MMPolymer.load(path).eval()
+    assert loaded.mode == "3d" and loaded.config() == model.config()
+    torch.testing.assert_close(loaded(batch)["pred"], model(batch)["pred"])
+    assert f"encoder_3d='{encoder}'" in repr(model)
+
+
+def test_gradients_reach_property_path(batch):
+    torch.manual_seed(0)
+    model = MMPolymer(encoder_3d_kwargs=ENC["equivariant"], **SMALL)
+    out = model(batch)
+    model.property_head.loss(out["pred"], batch.y).backward()
+    for name, p in model.named_parameters():
+        if name.split(".")[0] in ("token_head", "atom_type_head",
+                                  "denoising_head", "contrastive"):
+            continue  # pretraining heads are not on the property path
+        if "embedding" in name or "atom_encoder" in name:
+            continue  # rows of absent tokens / elements
+        if "vector_out" in name:
+            continue  # equivariant vectors feed the denoising head only
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ValueError, match="encoder_3d"):
+        MMPolymer(encoder_3d="unimol")
+    model = MMPolymer(encoder_3d_kwargs=ENC["painn"], encoder_3d="painn",
+                      **SMALL)
+    with pytest.raises(ValueError, match="mode"):
+        model.mode = "2d"
+    with pytest.raises(FileNotFoundError):
+        MMPolymer.load(tmp_path / "none.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        MMPolymer.load(bad)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(1)}, other)
+    with pytest.raises(ValueError, match="not an MMPolymer checkpoint"):
+        MMPolymer.load(other)
+
+
+def test_reset_parameters_changes_weights():
+    torch.manual_seed(0)
+    model = MMPolymer(encoder_3d_kwargs=ENC["equivariant"], **SMALL)
+    before = model.property_head.mlp[1].weight.clone()
+    model.reset_parameters()
+    assert not torch.equal(before, model.property_head.mlp[1].weight)
