@@ -6,7 +6,7 @@ embedded once (ETKDG, heavy atoms); each (encoder, size) point is then run in
 a fresh child process so that its peak memory is its own: on CPU the RSS
 growth of one step after a warm-up step (freed memory returned to the OS via
 ``MALLOC_MMAP_THRESHOLD_``), on CUDA ``torch.cuda.max_memory_allocated``. All encoders share
-width 64 and 3 layers; "equivariant" uses lmax 2, "equivariant-l1" lmax 1. Ratios are dense / ours, from the same run.
+width 64 and 3 layers; "equivariant" is the default (lmax 1), "equivariant-l2" uses lmax 2. Ratios are dense / ours, from the same run.
 
 Usage::
 
@@ -30,9 +30,9 @@ POLYMERS = {  # heavy atoms per repeat unit incl. stars: 20 and 50
                  "N4C(=O)c5ccc(*)cc5C4=O)cc3)cc1)C2=O",
 }
 ENCODERS = {
-    "equivariant": dict(hidden_channels=64, vector_channels=16, lmax=2,
+    "equivariant": dict(hidden_channels=64, vector_channels=16, lmax=1,
                         num_layers=3, cutoff=5.0),
-    "equivariant-l1": dict(hidden_channels=64, vector_channels=16, lmax=1,
+    "equivariant-l2": dict(hidden_channels=64, vector_channels=16, lmax=2,
                            num_layers=3, cutoff=5.0),
     "painn": dict(hidden_channels=64, num_layers=3, cutoff=5.0),
     "dense": dict(hidden_channels=64, num_layers=3, num_heads=8,
@@ -120,23 +120,33 @@ def plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    from matplotlib.ticker import ScalarFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    colors = dict(zip(ENCODERS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    styles = dict(zip(POLYMERS, ["o-", "s--", "^:"]))
     for encoder in ENCODERS:
-        pts = sorted((r["atoms"], r["seconds"], r["peak_bytes"]) for r in rows
-                     if r["encoder"] == encoder and r.get("seconds"))
-        if not pts:
-            continue
-        atoms, secs, mem = zip(*pts)
-        axes[0].plot(atoms, secs, "o-", label=encoder)
-        axes[1].plot(atoms, [m / 2**20 for m in mem], "o-", label=encoder)
+        for polymer in POLYMERS:
+            pts = sorted((r["atoms"], r["seconds"], r["peak_bytes"])
+                         for r in rows if r["encoder"] == encoder
+                         and r["polymer"] == polymer and r.get("seconds"))
+            if not pts:
+                continue
+            atoms, secs, mem = zip(*pts)
+            kw = dict(color=colors[encoder], label=f"{encoder} ({polymer})")
+            axes[0].plot(atoms, secs, styles[polymer], **kw)
+            axes[1].plot(atoms, [m / 2**20 for m in mem], styles[polymer], **kw)
     for ax, label in zip(axes, ["forward+backward time per batch (s)",
                                 "peak memory per batch (MiB)"]):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlabel("heavy atoms per polymer")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.suptitle("3D encoders: radius graph (ours) vs dense pairs (Uni-Mol style)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

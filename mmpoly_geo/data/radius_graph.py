@@ -17,8 +17,10 @@ def radius_graph(pos: Tensor, r: float, batch: Optional[Tensor] = None,
     Uses :func:`torch_geometric.nn.radius_graph` when pyg-lib provides it
     (``torch_geometric.typing.WITH_RADIUS``), otherwise the cell-list
     neighbour list of `vesin <https://github.com/Luthaf/vesin>`_ (linear in
-    the number of atoms, no compiler needed), one graph at a time. Coordinates
-    on a GPU are copied to the CPU for vesin and the edges moved back.
+    the number of atoms, no compiler needed) in one call for the whole batch:
+    graphs are laid side by side more than :obj:`r` apart, so no pair crosses
+    graphs. Coordinates on a GPU are copied to the CPU for vesin and the edges
+    moved back. :obj:`batch` must be sorted (as in PyG batches).
 
     Args:
         pos (torch.Tensor): Coordinates, shape :obj:`[N, 3]`.
@@ -32,7 +34,8 @@ def radius_graph(pos: Tensor, r: float, batch: Optional[Tensor] = None,
     Returns:
         torch.Tensor: :obj:`edge_index` of shape :obj:`[2, E]` (int64), both
         directions of each pair, source in row 0 and target in row 1 (PyG's
-        ``source_to_target`` flow), sorted by target then distance.
+        ``source_to_target`` flow), sorted by target, then by source (or by
+        distance when :obj:`max_num_neighbors` is set).
     """
     if pos.dim() != 2 or pos.size(-1) != 3:
         raise ValueError(f"pos must have shape [N, 3], got {tuple(pos.shape)}")
@@ -50,38 +53,37 @@ def _vesin_radius_graph(pos, r, batch, loop, max_num_neighbors):
     from vesin import NeighborList
 
     device = pos.device
-    points = pos.detach().to("cpu", torch.float64).numpy()
-    if batch is None:
-        bounds = [0, points.shape[0]]
-    else:
-        counts = torch.bincount(batch.detach().cpu())
-        bounds = [0] + torch.cumsum(counts, 0).tolist()
-    calculator = NeighborList(cutoff=float(r), full_list=True)
-    box = np.zeros((3, 3))
-    src, dst, dist = [], [], []
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        if end - start < 1:
-            continue
-        i, j, d = calculator.compute(points[start:end], box, periodic=False,
-                                     quantities="ijd")
-        src.append(j.astype(np.int64) + start)
-        dst.append(i.astype(np.int64) + start)
-        dist.append(d)
-        if loop:
-            idx = np.arange(start, end, dtype=np.int64)
-            src.append(idx)
-            dst.append(idx)
-            dist.append(np.zeros(end - start))
-    if not src:
+    points = pos.detach().to("cpu", torch.float64).numpy().copy()
+    n = points.shape[0]
+    if n == 0:
         return torch.empty(2, 0, dtype=torch.long, device=device)
-    src, dst, dist = (np.concatenate(a) for a in (src, dst, dist))
-    order = np.lexsort((src, dist, dst))
-    src, dst = src[order], dst[order]
-    if max_num_neighbors is not None:
+    if batch is not None and n:
+        # One call for the whole batch: lay the graphs out side by side along
+        # x, each more than r from the next, so that no pair crosses graphs.
+        graph = batch.detach().cpu().numpy()
+        starts = np.flatnonzero(np.r_[True, graph[1:] != graph[:-1]])
+        lo = np.minimum.reduceat(points[:, 0], starts)
+        hi = np.maximum.reduceat(points[:, 0], starts)
+        offset = np.r_[0.0, np.cumsum(hi - lo + 2.0 * r)[:-1]] - lo
+        counts = np.diff(np.r_[starts, n])
+        points[:, 0] += np.repeat(offset, counts)
+    calculator = NeighborList(cutoff=float(r), full_list=True)
+    i, j, d = calculator.compute(points, np.zeros((3, 3)), periodic=False,
+                                 quantities="ijd")
+    src, dst = j.astype(np.int64), i.astype(np.int64)
+    if loop:
+        idx = np.arange(n, dtype=np.int64)
+        src, dst = np.r_[src, idx], np.r_[dst, idx]
+        d = np.r_[d, np.zeros(n)]
+    if max_num_neighbors is None:
+        order = np.argsort(dst * n + src)  # one int64 key: fast
+        src, dst = src[order], dst[order]
+    else:
+        order = np.lexsort((src, d, dst))
+        src, dst = src[order], dst[order]
         # Rank of each edge among its target's edges, nearest first.
         first = np.searchsorted(dst, dst, side="left")
         rank = np.arange(dst.shape[0]) - first
         keep = rank < max_num_neighbors
         src, dst = src[keep], dst[keep]
-    edge_index = torch.from_numpy(np.stack([src, dst]))
-    return edge_index.to(device)
+    return torch.from_numpy(np.stack([src, dst])).to(device)

@@ -86,8 +86,9 @@ class EquivariantEncoder(torch.nn.Module):
             (default: :obj:`64`)
         vector_channels (int, optional): Channels of each ``l > 0`` irrep
             (``1o``, ``2e``, ...). (default: :obj:`16`)
-        lmax (int, optional): Largest spherical-harmonic degree.
-            (default: :obj:`2`)
+        lmax (int, optional): Largest spherical-harmonic degree. ``2`` costs
+            about 2x the memory and 2.7x the time of ``1`` (see
+            ``benchmarks/scaling.py``). (default: :obj:`1`)
         num_layers (int, optional): Interaction layers. (default: :obj:`3`)
         cutoff (float, optional): Radial cutoff in Angstrom; should match the
             radius graph. (default: :obj:`5.0`)
@@ -105,7 +106,7 @@ class EquivariantEncoder(torch.nn.Module):
         :math:`[B, H]`, vectors :math:`[N, 3]`).
     """
     def __init__(self, hidden_channels: int = 64, vector_channels: int = 16,
-                 lmax: int = 2, num_layers: int = 3, cutoff: float = 5.0,
+                 lmax: int = 1, num_layers: int = 3, cutoff: float = 5.0,
                  num_basis: int = 8, radial_hidden: int = 64,
                  avg_num_neighbors: float = 16.0,
                  out_channels: Optional[int] = None):
