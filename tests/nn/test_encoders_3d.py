@@ -115,22 +115,39 @@ def test_reset_parameters(name, batch):
     assert name.split("_")[0] in repr(model).lower() or "Encoder" in repr(model)
 
 
-def test_used_inside_user_module(batch):
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_used_inside_user_module(name, batch):
+    from mmpoly_geo.data import to_dense_tokens
+    from mmpoly_geo.nn import (
+        ContrastiveAlignment, CoordinateDenoisingHead, PropertyHead,
+        SequenceEncoder)
+
     class MyModel(torch.nn.Module):
+        """What a user might write: our layers inside their own module."""
         def __init__(self):
             super().__init__()
-            self.encoder = EquivariantEncoder(hidden_channels=8,
-                                              vector_channels=2, lmax=1,
-                                              num_layers=1, cutoff=4.0)
-            self.readout = torch.nn.Linear(8, 1)
+            self.atoms = ENCODERS[name]()
+            self.tokens = SequenceEncoder(120, hidden_channels=16,
+                                          num_layers=1, num_heads=2)
+            self.align = ContrastiveAlignment(16, 16, proj_channels=8)
+            self.denoise = CoordinateDenoisingHead()
+            self.readout = PropertyHead(32, num_targets=1)
 
         def forward(self, data):
-            out = self.encoder(data.x, data.pos, data.radius_edge_index,
-                               data.batch)
-            return self.readout(out.pooled)
+            enc = self.atoms(data.x, data.pos, data.radius_edge_index,
+                             data.batch)
+            _, pooled = self.tokens(*to_dense_tokens(data))
+            align, _ = self.align(pooled, enc.pooled)
+            recovered = self.denoise(data.pos, enc.vectors)
+            pred = self.readout(torch.cat([pooled, enc.pooled], dim=-1))
+            return pred, align, recovered
 
+    torch.manual_seed(0)
     model = MyModel()
-    pred = model(batch)
+    pred, align, recovered = model(batch)
     assert pred.shape == (batch.num_graphs, 1)
-    pred.sum().backward()
-    assert model.readout.weight.grad is not None
+    assert recovered.shape == batch.pos.shape
+    (model.readout.loss(pred, batch.y) + align
+     + model.denoise.loss(recovered, batch.pos)).backward()
+    assert model.readout.mlp[1].weight.grad.abs().sum() > 0
+    assert model.denoise.scale.grad is not None
