@@ -78,6 +78,107 @@ def _vocab(args) -> int:
     return 0
 
 
+def _run_config(args):
+    from mmpoly_geo.training import load_config
+
+    overrides = list(args.set or [])
+    for flag, key in (("name", "data.name"), ("csv", "data.csv"),
+                      ("root", "data.root"), ("epochs", "optim.max_epochs"),
+                      ("folds", "finetune.folds"),
+                      ("pretrained", "finetune.pretrained"),
+                      ("seed", "seed")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if getattr(args, "target", None):
+        overrides.append(f"data.target={args.target}")
+    return load_config(args.config, overrides)
+
+
+def _finetune(args) -> int:
+    from mmpoly_geo.training import run_finetune
+
+    config = _run_config(args)
+    summary = run_finetune(config, Path(args.out), resume=args.resume)
+    print(f"\n{summary['dataset']}: {summary['folds']}-fold CV, "
+          f"{summary['n']} polymers, {summary['seconds']:.0f} s -> {args.out}")
+    for name, m in summary["models"].items():
+        print(f"  {name:>10}: RMSE {m['rmse']['mean']:.4f} ± {m['rmse']['std']:.4f}"
+              f"  MAE {m['mae']['mean']:.4f} ± {m['mae']['std']:.4f}"
+              f"  R² {m['r2']['mean']:.4f} ± {m['r2']['std']:.4f}")
+    return 0
+
+
+def _read_inputs(args):
+    import pandas as pd
+
+    if args.input.lower().endswith(".csv"):
+        frame = pd.read_csv(args.input, dtype=str, keep_default_na=False)
+        if args.smiles_column not in frame.columns:
+            raise KeyError(f"{args.input}: no column {args.smiles_column!r} "
+                           f"(columns: {list(frame.columns)})")
+        return list(frame[args.smiles_column])
+    return [args.input]
+
+
+def _predict(args, embed: bool = False) -> int:
+    from mmpoly_geo.training import Predictor
+
+    predictor = Predictor.load(args.model)
+    inputs = _read_inputs(args)
+    start = time.perf_counter()
+    frame = predictor.predict(inputs, embed=embed)
+    elapsed = time.perf_counter() - start
+    failed = int((frame["error"] != "").sum())
+    if args.output:
+        frame.to_csv(args.output, index=False)
+        print(f"wrote {len(frame)} rows to {args.output} "
+              f"({failed} could not be used; see column 'error')")
+    elif embed:
+        raise ValueError("embed needs --output (a CSV file)")
+    else:
+        for _, row in frame.iterrows():
+            if row["error"]:
+                print(f"{row['psmiles']}\terror: {row['error']}")
+                continue
+            values = "  ".join(f"{t} = {row[t]:.4f} ± {row[t + '_std']:.4f}"
+                               for t in predictor.target_names)
+            print(f"{row['psmiles']}\t{values}")
+    print(f"({len(inputs)} input(s), {elapsed:.2f} s after loading "
+          f"{len(predictor.folds)} model(s))", file=sys.stderr)
+    return 1 if failed == len(frame) else 0
+
+
+def _embed(args) -> int:
+    return _predict(args, embed=True)
+
+
+def _pretrain(args) -> int:
+    from mmpoly_geo.training.pretrain import run_pretrain
+
+    config = _run_config(args)
+    path = run_pretrain(config, Path(args.out), resume=args.resume)
+    print(f"pretrained model written to {path}")
+    return 0
+
+
+def _add_run_args(p: argparse.ArgumentParser, data: bool = True):
+    p.add_argument("--config", help="YAML file (see the README)")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
+                   help="override settings, e.g. optim.lr=1e-3 model.mode=3d")
+    p.add_argument("--out", required=True, help="output folder of the run")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    if data:
+        src = p.add_mutually_exclusive_group()
+        src.add_argument("--name", help="shipped data set")
+        src.add_argument("--csv", help="your CSV file")
+        p.add_argument("--target", help="target column of --csv")
+        p.add_argument("--root", help="dataset root")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmpoly-geo",
@@ -111,6 +212,37 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--smiles-column", default="psmiles")
     v.add_argument("--min-count", type=int, default=1)
     v.set_defaults(func=_vocab)
+
+    f = sub.add_parser(
+        "finetune", help="k-fold cross-validated fine-tuning on a data set",
+        description="Grouped k-fold CV (folds fixed by the seed) with a "
+                    "validation split inside each training fold; writes "
+                    "metrics, out-of-fold predictions, a parity plot and the "
+                    "fold models to --out.")
+    _add_run_args(f)
+    f.add_argument("--folds", type=int)
+    f.add_argument("--pretrained", help="model file written by 'pretrain'")
+    f.set_defaults(func=_finetune)
+
+    for name, func, text in (
+            ("predict", _predict, "predict properties of new polymers"),
+            ("embed", _embed, "write polymer fingerprints (fused vectors)")):
+        q = sub.add_parser(name, help=text, description=text + " with the "
+                           "fold ensemble of a 'finetune' run.")
+        q.add_argument("input", help="a P-SMILES string or a CSV file")
+        q.add_argument("--model", required=True,
+                       help="output folder of 'finetune' (or one fold file)")
+        q.add_argument("--output", help="CSV file to write")
+        q.add_argument("--smiles-column", default="psmiles")
+        q.set_defaults(func=func)
+
+    t = sub.add_parser(
+        "pretrain", help="pretrain on unlabelled P-SMILES",
+        description="Masked tokens, coordinate denoising with masked atom "
+                    "types and 1D-3D contrastive alignment (weights in the "
+                    "pretrain section of the config).")
+    _add_run_args(t)
+    t.set_defaults(func=_pretrain)
     return parser
 
 
@@ -118,6 +250,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "target", None) == []:
         args.target = None
+    if args.command == "prepare" and args.target and len(args.target) == 1:
+        args.target = args.target[0]
     try:
         return args.func(args)
     except (FileNotFoundError, KeyError, ValueError) as exc:

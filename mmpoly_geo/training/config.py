@@ -1,0 +1,109 @@
+"""Run configuration: defaults, YAML files and ``--set key=value`` overrides."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional
+
+import yaml
+
+#: The default configuration (small enough for a laptop CPU).
+DEFAULTS: Dict[str, Any] = {
+    "data": {
+        "root": "data", "name": None, "csv": None,
+        "smiles_column": "psmiles", "target": None,
+        "num_conformers": 5, "repeat_units": 1, "cutoff": 5.0,
+        "num_workers": None,
+    },
+    "model": {
+        "mode": "both", "encoder_3d": "equivariant", "fusion_channels": 128,
+        "sequence_kwargs": {"hidden_channels": 128, "num_layers": 3,
+                            "num_heads": 4, "dropout": 0.1},
+        "encoder_3d_kwargs": {"hidden_channels": 64, "vector_channels": 16,
+                              "lmax": 1, "num_layers": 3},
+        "dropout": 0.1,
+    },
+    "optim": {
+        "lr": 5.0e-4, "weight_decay": 1.0e-4, "warmup_ratio": 0.06,
+        "batch_size": 32, "max_epochs": 100, "patience": 20,
+        "gradient_clip_val": 1.0,
+    },
+    "trainer": {
+        "accelerator": "auto", "devices": 1, "strategy": "auto",
+        "num_nodes": 1, "precision": "32-true", "loader_workers": 0,
+        "progress_bar": True,
+    },
+    "finetune": {
+        "folds": 5, "val_fraction": 0.1, "pretrained": None,
+        "freeze": "none", "baselines": ["rf"],
+    },
+    "pretrain": {
+        "val_fraction": 0.05, "mask_prob": 0.15, "noise": 1.0,
+        "token_weight": 1.0, "coord_weight": 1.0, "atom_weight": 1.0,
+        "contrastive_weight": 1.0, "temperature": 0.1,
+    },
+    "seed": 0,
+}
+
+
+def load_config(path: Optional[str] = None,
+                overrides: Iterable[str] = ()) -> Dict[str, Any]:
+    """Defaults, updated by a YAML file, then by ``section.key=value``
+    overrides (values parsed as YAML: ``optim.lr=1e-3``,
+    ``model.mode=3d``, ``finetune.baselines=[]``).
+
+    Raises:
+        FileNotFoundError / ValueError: naming the file or the bad key.
+    """
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file not found: {p}")
+        loaded = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{p}: a config file must hold a mapping")
+        _merge(config, loaded, str(p))
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        key, value = item.split("=", 1)
+        node = {}
+        cursor = node
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            cursor = cursor.setdefault(part, {})
+        cursor[parts[-1]] = _parse_value(value)
+        _merge(config, node, f"--set {item}")
+    return config
+
+
+def _parse_value(text: str):
+    value = yaml.safe_load(text)
+    if isinstance(value, str):  # YAML 1.1 reads '1e-3' as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _merge(base: dict, update: dict, where: str, prefix: str = ""):
+    for key, value in update.items():
+        if key not in base:
+            raise ValueError(f"{where}: unknown setting {prefix + key!r}; "
+                             f"known: {sorted(base)}")
+        if isinstance(base[key], dict) and key not in (
+                "sequence_kwargs", "encoder_3d_kwargs"):
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}: {prefix + key!r} must be a mapping")
+            _merge(base[key], value, where, prefix + key + ".")
+        elif isinstance(base[key], dict):
+            base[key] = dict(base[key], **(value or {}))
+        else:
+            base[key] = value
+
+
+def save_config(config: Dict[str, Any], path: Path):
+    """Writes the resolved configuration as YAML."""
+    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))

@@ -1,0 +1,166 @@
+"""Lightning module for property fine-tuning."""
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.nn import PropertyHead
+from mmpoly_geo.training.sampling import random_conformers, use_conformer
+
+FREEZE = ("none", "sequence", "3d", "encoders")
+
+
+@torch.no_grad()
+def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
+                              std: Tensor, cutoff: float) -> Tensor:
+    """Predictions in target units, averaged over all stored conformers (the
+    1D-only mode needs one pass). Shape :math:`[B, T]`."""
+    if model.mode == "1d":
+        return model(batch)["pred"] * std + mean
+    preds = []
+    for k in range(batch.pos_confs.size(1)):
+        use_conformer(batch, k, cutoff)
+        preds.append(model(batch)["pred"])
+    return torch.stack(preds).mean(0) * std + mean
+
+
+class FinetuneModule(pl.LightningModule):
+    r"""Fine-tunes :class:`~mmpoly_geo.models.MMPolymer` on standardised
+    targets with a NaN-masked MSE.
+
+    Training draws one random conformer per polymer per step (from
+    ``(seed, epoch, step)``, so a resumed run draws the same); validation
+    averages predictions over all conformers and logs ``val_mse`` in target
+    units (the early-stopping monitor).
+
+    Args:
+        model_config (dict): :class:`MMPolymer` arguments.
+        target_mean, target_std (list): Standardisation fitted on the
+            training fold only.
+        lr, weight_decay, warmup_ratio: AdamW with linear warm-up over that
+            fraction of the steps, then cosine decay.
+        freeze (str): ``"none"``, ``"sequence"``, ``"3d"`` or ``"encoders"``.
+        cutoff (float): Radius-graph cutoff. seed (int): Sampling seed.
+    """
+    def __init__(self, model_config: Dict[str, Any],
+                 target_mean: Sequence[float], target_std: Sequence[float],
+                 lr: float = 5e-4, weight_decay: float = 1e-4,
+                 warmup_ratio: float = 0.06, freeze: str = "none",
+                 cutoff: float = 5.0, seed: int = 0):
+        super().__init__()
+        if freeze not in FREEZE:
+            raise ValueError(f"freeze must be one of {FREEZE}, got {freeze!r}")
+        self.save_hyperparameters()
+        self.model = MMPolymer(**model_config)
+        self.register_buffer("target_mean", torch.tensor(list(target_mean)))
+        self.register_buffer("target_std", torch.tensor(list(target_std)))
+        self._apply_freeze()
+
+    def _apply_freeze(self):
+        freeze = self.hparams.freeze
+        parts = {"sequence": [self.model.sequence_encoder],
+                 "3d": [self.model.encoder_3d],
+                 "encoders": [self.model.sequence_encoder,
+                              self.model.encoder_3d]}.get(freeze, [])
+        for part in parts:
+            for p in part.parameters():
+                p.requires_grad_(False)
+
+    def load_pretrained(self, path: str):
+        """Copies the weights of a pretrained :class:`MMPolymer` file, except
+        a property head of another shape."""
+        source = MMPolymer.load(path).state_dict()
+        own = self.model.state_dict()
+        kept = {k: v for k, v in source.items()
+                if k in own and own[k].shape == v.shape}
+        self.model.load_state_dict(kept, strict=False)
+        return sorted(set(own) - set(kept))
+
+    def training_step(self, batch, batch_idx):
+        if self.model.mode != "1d":
+            index = random_conformers(batch, self.hparams.seed,
+                                      self.current_epoch, batch_idx)
+            use_conformer(batch, index, self.hparams.cutoff)
+        pred = self.model(batch)["pred"]
+        y = (batch.y - self.target_mean) / self.target_std
+        loss = PropertyHead.loss(pred, y)
+        self.log("train_loss", loss, batch_size=batch.num_graphs,
+                 prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        pred = predict_conformer_average(self.model, batch, self.target_mean,
+                                         self.target_std, self.hparams.cutoff)
+        mse = PropertyHead.loss(pred, batch.y)
+        self.log("val_mse", mse, batch_size=batch.num_graphs, prog_bar=True,
+                 on_step=False, on_epoch=True, sync_dist=True)
+        return mse
+
+    def predict_step(self, batch, batch_idx):
+        return predict_conformer_average(self.model, batch, self.target_mean,
+                                         self.target_std, self.hparams.cutoff)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {
+            "scheduler": warmup_cosine(optimizer, total,
+                                       self.hparams.warmup_ratio),
+            "interval": "step"}}
+
+    # Dropout draws from the global RNGs: keep them in checkpoints so that a
+    # resumed run continues exactly as an uninterrupted one.
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["rng_states"] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint):
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
+
+
+def warmup_cosine(optimizer, total_steps: int, warmup_ratio: float):
+    """Linear warm-up over ``warmup_ratio * total_steps``, then cosine decay
+    to zero."""
+    warmup = max(1, int(round(warmup_ratio * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def rng_states() -> Dict[str, Any]:
+    """The global RNG states, as tensors and plain values (so that a
+    ``weights_only`` load accepts them)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                      int(has_gauss), float(cached)],
+            "python": [version, list(state), gauss]}
+
+
+def set_rng_states(states: Dict[str, Any]):
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss,
+                         cached))
+    version, state, gauss = states["python"]
+    random.setstate((version, tuple(state), gauss))
+
+
+def stack_predictions(outputs: List[Tensor]) -> np.ndarray:
+    """Concatenates ``trainer.predict`` outputs to a ``[N, T]`` array."""
+    return torch.cat(outputs).cpu().numpy()

@@ -1,0 +1,120 @@
+"""Saved fold models and the ensemble that predicts new polymers."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Union
+
+import numpy as np
+import pandas as pd
+import torch
+from torch_geometric.data import Batch
+
+from mmpoly_geo.chem.errors import PSmilesError
+from mmpoly_geo.data import PolymerFeaturizer
+from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.training.finetune_module import predict_conformer_average
+
+FOLD_FORMAT = "mmpoly_geo.FoldModel/1"
+
+
+def save_fold_model(path: Path, model: MMPolymer, target_mean, target_std,
+                    target_names: Sequence[str], featurizer: Dict[str, Any]):
+    """Writes one fine-tuned model with what prediction needs (targets'
+    standardisation and names, featurizer settings)."""
+    torch.save({"format": FOLD_FORMAT, "config": model.config(),
+                "state_dict": model.state_dict(),
+                "target_mean": torch.as_tensor(target_mean).float().cpu(),
+                "target_std": torch.as_tensor(target_std).float().cpu(),
+                "target_names": list(target_names),
+                "featurizer": dict(featurizer)}, path)
+
+
+def _load_fold(path: Path) -> Dict[str, Any]:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable model file "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FOLD_FORMAT:
+        raise ValueError(f"{path} is not a fine-tuned mmpoly_geo model "
+                         f"(expected format {FOLD_FORMAT!r})")
+    model = MMPolymer(**blob["config"])
+    model.load_state_dict(blob["state_dict"])
+    blob["model"] = model.eval()
+    return blob
+
+
+class Predictor:
+    r"""The fold ensemble of a ``finetune`` run: predicts the mean over the
+    fold models (each averaged over conformers) and their standard deviation
+    as an uncertainty.
+
+    .. code-block:: python
+
+        predictor = Predictor.load("runs/eea")
+        frame = predictor.predict(["*CC(*)C"])
+    """
+    def __init__(self, folds: List[Dict[str, Any]]):
+        if not folds:
+            raise ValueError("no fold models given")
+        self.folds = folds
+        self.target_names = folds[0]["target_names"]
+        settings = folds[0]["featurizer"]
+        self.featurizer = PolymerFeaturizer(**settings)
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "Predictor":
+        """From a run folder (its ``models/fold*.pt``) or one model file."""
+        path = Path(path)
+        if path.is_dir():
+            files = sorted((path / "models").glob("fold*.pt")) or sorted(
+                path.glob("fold*.pt"))
+            if not files:
+                raise FileNotFoundError(
+                    f"no fold models (models/fold*.pt) in {path}; is it the "
+                    f"output folder of 'mmpoly-geo finetune'?")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise FileNotFoundError(f"model path not found: {path}")
+        return cls([_load_fold(f) for f in files])
+
+    @torch.no_grad()
+    def predict(self, psmiles: Sequence[str], batch_size: int = 64,
+                embed: bool = False) -> pd.DataFrame:
+        """Returns one row per input: ``psmiles``, for each target its mean and
+        ``<target>_std`` over folds, and ``error`` (empty, or why the input
+        could not be used). With :obj:`embed`, also ``emb_0..emb_D`` (the
+        fused vector of conformer 0, averaged over folds)."""
+        rows = [{"psmiles": s, "error": ""} for s in psmiles]
+        good, data = [], []
+        for i, s in enumerate(psmiles):
+            try:
+                data.append(self.featurizer(s))
+                good.append(i)
+            except PSmilesError as exc:
+                rows[i]["error"] = str(exc)
+        for start in range(0, len(data), batch_size):
+            chunk = data[start:start + batch_size]
+            idx = good[start:start + batch_size]
+            per_fold, emb = [], []
+            for fold in self.folds:
+                batch = Batch.from_data_list(chunk)
+                per_fold.append(predict_conformer_average(
+                    fold["model"], batch, fold["target_mean"],
+                    fold["target_std"], self.featurizer.cutoff).numpy())
+                if embed:
+                    emb.append(fold["model"](Batch.from_data_list(chunk))[
+                        "fused"].numpy())
+            stacked = np.stack(per_fold)
+            mean, std = stacked.mean(0), stacked.std(0)
+            for j, i in enumerate(idx):
+                rows[i]["psmiles_canonical"] = chunk[j].psmiles
+                for t, name in enumerate(self.target_names):
+                    rows[i][name] = float(mean[j, t])
+                    rows[i][f"{name}_std"] = float(std[j, t])
+                if embed:
+                    vec = np.stack(emb).mean(0)[j]
+                    for d, v in enumerate(vec):
+                        rows[i][f"emb_{d}"] = float(v)
+        return pd.DataFrame(rows)

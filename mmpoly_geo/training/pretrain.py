@@ -1,0 +1,197 @@
+"""Multimodal pretraining (the ``pretrain`` command): masked tokens (1D),
+coordinate denoising with masked atom types (3D), 1D-3D contrastive
+alignment."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch_geometric.loader import DataLoader
+
+from mmpoly_geo.data.polymer_data import to_dense_tokens
+from mmpoly_geo.data.radius_graph import radius_graph
+from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
+from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.nn import IGNORE_INDEX
+from mmpoly_geo.training.config import save_config
+from mmpoly_geo.training.finetune_module import (
+    rng_states, set_rng_states, warmup_cosine)
+from mmpoly_geo.training.sampling import (
+    EpochSeededSampler, random_conformers, use_conformer)
+from mmpoly_geo.training.splits import train_val_split
+from mmpoly_geo.training.trainer import build_trainer
+
+#: Atomic number 0 never occurs after star substitution: it marks masked atoms.
+MASKED_ATOM = 0
+
+
+def mask_tokens(tokens: Tensor, mask: Tensor, prob: float, vocab_size: int,
+                generator: torch.Generator) -> Tuple[Tensor, Tensor]:
+    """BERT masking of non-special tokens: each is chosen with :obj:`prob`;
+    chosen ones become ``[MASK]`` (80 %), a random token (10 %) or stay (10 %).
+    Returns the masked ids and the labels (-100 where not chosen)."""
+    first = len(SPECIAL_TOKENS)
+    eligible = mask & (tokens >= first)
+    draw = torch.rand(tokens.shape, generator=generator).to(tokens.device)
+    chosen = eligible & (draw < prob)
+    labels = torch.where(chosen, tokens, torch.full_like(tokens, IGNORE_INDEX))
+    how = torch.rand(tokens.shape, generator=generator).to(tokens.device)
+    random_ids = torch.randint(first, vocab_size, tokens.shape,
+                               generator=generator).to(tokens.device)
+    out = tokens.clone()
+    out[chosen & (how < 0.8)] = PSmilesTokenizer.mask_id
+    swap = chosen & (how >= 0.8) & (how < 0.9)
+    out[swap] = random_ids[swap]
+    return out, labels
+
+
+class PretrainModule(pl.LightningModule):
+    r"""Pretrains :class:`~mmpoly_geo.models.MMPolymer` with
+    :math:`L = w_t L_{token} + w_c L_{coord} + w_a L_{atom} + w_{nce} L_{nce}`;
+    a weight of 0 switches an objective off (ablations).
+
+    - :math:`L_{token}`: masked P-SMILES tokens (:obj:`mask_prob`, 80/10/10).
+    - :math:`L_{coord}`: a random conformer; atoms chosen with
+      :obj:`mask_prob` get uniform noise in :math:`\pm` :obj:`noise`
+      Angstrom per axis (Uni-Mol's recipe) and their element masked; the
+      radius graph is **recomputed on the noised coordinates** (the encoder
+      sees only what a noised structure offers); smooth-L1 on the recovered
+      coordinates of the noised atoms. :math:`L_{atom}`: their elements.
+    - :math:`L_{nce}`: symmetric InfoNCE between the pooled 1D and 3D vectors
+      of the same (masked/noised) inputs.
+
+    Randomness comes from ``(seed, epoch, step)`` and the RNG states are kept
+    in checkpoints, so a resumed run gives the same result.
+    """
+    def __init__(self, model_config: Dict[str, Any], lr: float = 5e-4,
+                 weight_decay: float = 1e-4, warmup_ratio: float = 0.06,
+                 mask_prob: float = 0.15, noise: float = 1.0,
+                 token_weight: float = 1.0, coord_weight: float = 1.0,
+                 atom_weight: float = 1.0, contrastive_weight: float = 1.0,
+                 temperature: float = 0.1, cutoff: float = 5.0, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = MMPolymer(**dict(model_config, mode="both"))
+        with torch.no_grad():
+            self.model.contrastive.log_scale.fill_(float(np.log(1 / temperature)))
+
+    def _losses(self, batch, step: int) -> Dict[str, Tensor]:
+        h = self.hparams
+        g = torch.Generator().manual_seed(
+            (h.seed * 1000003 + self.current_epoch) * 100003 + step)
+        losses = {}
+        pooled_1d = pooled_3d = None
+        if h.token_weight > 0 or h.contrastive_weight > 0:
+            tokens, mask = to_dense_tokens(batch)
+            masked, labels = mask_tokens(tokens, mask, h.mask_prob,
+                                         self.model.token_head.num_classes, g)
+            states, pooled_1d = self.model.sequence_encoder(masked, mask)
+            if h.token_weight > 0:
+                losses["token"] = self.model.token_head.loss(
+                    self.model.token_head(states), labels)
+        if h.coord_weight > 0 or h.atom_weight > 0 or h.contrastive_weight > 0:
+            use_conformer(batch, random_conformers(batch, h.seed,
+                                                   self.current_epoch, step),
+                          h.cutoff)
+            chosen = (torch.rand(batch.num_nodes, generator=g)
+                      < h.mask_prob).to(batch.pos.device)
+            noise = (torch.rand(batch.num_nodes, 3, generator=g) * 2 - 1)
+            noisy = batch.pos + noise.to(batch.pos) * h.noise * chosen[:, None]
+            x = batch.x.clone()
+            x[chosen, 0] = MASKED_ATOM
+            edges = radius_graph(noisy, h.cutoff, batch.batch)
+            enc = self.model.encoder_3d(x, noisy, edges, batch.batch)
+            pooled_3d = enc.pooled
+            if h.coord_weight > 0:
+                recovered = self.model.denoising_head(noisy, enc.vectors)
+                losses["coord"] = self.model.denoising_head.loss(
+                    recovered, batch.pos, chosen)
+            if h.atom_weight > 0:
+                labels = torch.where(chosen, batch.z,
+                                     torch.full_like(batch.z, IGNORE_INDEX))
+                losses["atom"] = self.model.atom_type_head.loss(
+                    self.model.atom_type_head(enc.node), labels)
+        if h.contrastive_weight > 0:
+            losses["contrastive"], _ = self.model.contrastive(pooled_1d,
+                                                              pooled_3d)
+        weights = {"token": h.token_weight, "coord": h.coord_weight,
+                   "atom": h.atom_weight, "contrastive": h.contrastive_weight}
+        if not losses:
+            raise ValueError("all pretraining objectives are switched off")
+        losses["loss"] = sum(weights[k] * v for k, v in losses.items())
+        return losses
+
+    def training_step(self, batch, batch_idx):
+        losses = self._losses(batch, batch_idx)
+        for k, v in losses.items():
+            self.log(f"train_{k}", v, batch_size=batch.num_graphs,
+                     on_step=False, on_epoch=True, prog_bar=k == "loss",
+                     sync_dist=True)
+        return losses["loss"]
+
+    def validation_step(self, batch, batch_idx):
+        losses = self._losses(batch, 10**6 + batch_idx)
+        for k, v in losses.items():
+            self.log(f"val_{k}", v, batch_size=batch.num_graphs,
+                     on_step=False, on_epoch=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {
+            "scheduler": warmup_cosine(optimizer, total,
+                                       self.hparams.warmup_ratio),
+            "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["rng_states"] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint):
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
+
+
+def run_pretrain(config: Dict[str, Any], out_dir: Path,
+                 resume: bool = False, callbacks=None) -> Path:
+    """Pretrains on ``data`` (targets ignored) and writes ``config.yaml``,
+    Lightning checkpoints and logs, and ``pretrained.pt`` (an
+    :class:`MMPolymer` file for ``finetune --pretrained``)."""
+    from mmpoly_geo.training.cross_validation import load_dataset
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, out_dir / "config.yaml")
+    pl.seed_everything(config["seed"], workers=True, verbose=False)
+    dataset = load_dataset(config)
+    p, o = config["pretrain"], config["optim"]
+    module = PretrainModule(
+        config["model"], lr=o["lr"], weight_decay=o["weight_decay"],
+        warmup_ratio=o["warmup_ratio"], mask_prob=p["mask_prob"],
+        noise=p["noise"], token_weight=p["token_weight"],
+        coord_weight=p["coord_weight"], atom_weight=p["atom_weight"],
+        contrastive_weight=p["contrastive_weight"],
+        temperature=p["temperature"], cutoff=config["data"]["cutoff"],
+        seed=config["seed"])
+    keys = list(dataset.key)
+    train_idx, val_idx = train_val_split(np.arange(len(dataset)), keys,
+                                         p["val_fraction"], config["seed"])
+    trainer = build_trainer(config, out_dir, "val_loss", o["patience"],
+                            callbacks)
+    train = dataset.index_select(torch.as_tensor(train_idx))
+    sampler = EpochSeededSampler(len(train), config["seed"],
+                                 trainer.world_size, trainer.global_rank)
+    kw = dict(batch_size=o["batch_size"],
+              num_workers=config["trainer"]["loader_workers"])
+    last = out_dir / "last.ckpt"
+    trainer.fit(module, DataLoader(train, sampler=sampler, **kw),
+                DataLoader(dataset.index_select(torch.as_tensor(val_idx)), **kw),
+                ckpt_path=str(last) if resume and last.is_file() else None)
+    path = out_dir / "pretrained.pt"
+    if trainer.is_global_zero:
+        module.model.save(path)
+    return path

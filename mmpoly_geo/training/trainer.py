@@ -1,0 +1,47 @@
+"""Builds the Lightning ``Trainer`` from a run configuration."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+
+def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
+                  patience: Optional[int] = None,
+                  extra_callbacks: Optional[List[pl.Callback]] = None
+                  ) -> pl.Trainer:
+    """A Trainer writing checkpoints (best on :obj:`monitor` and ``last``) and
+    CSV logs to :obj:`out_dir`, with the accelerator, devices, strategy,
+    precision, epochs, gradient clipping and early stopping of the config."""
+    t, o = config["trainer"], config["optim"]
+    callbacks = [ModelCheckpoint(dirpath=out_dir, filename="best",
+                                 monitor=monitor, mode="min", save_last=True)]
+    if patience:
+        callbacks.append(EarlyStopping(monitor=monitor, mode="min",
+                                       patience=patience))
+    show = bool(t["progress_bar"]) and not os.environ.get("PYTEST_CURRENT_TEST")
+    if show:
+        try:
+            from pytorch_lightning.callbacks import RichProgressBar
+            callbacks.append(RichProgressBar())
+        except (ImportError, ModuleNotFoundError):  # rich missing: tqdm bar
+            pass
+    callbacks += extra_callbacks or []
+    strategy = t["strategy"]
+    if strategy in ("ddp", "ddp_spawn"):
+        # MMPolymer carries heads for every objective; each run trains a
+        # subset, so DDP must tolerate parameters without gradients.
+        strategy = f"{strategy}_find_unused_parameters_true"
+    return pl.Trainer(
+        accelerator=t["accelerator"], devices=t["devices"],
+        strategy=strategy, num_nodes=t["num_nodes"],
+        precision=t["precision"], max_epochs=o["max_epochs"],
+        gradient_clip_val=o["gradient_clip_val"], callbacks=callbacks,
+        logger=CSVLogger(out_dir, name="logs", version=""),
+        enable_progress_bar=show, enable_model_summary=False,
+        use_distributed_sampler=False, deterministic=False,
+        default_root_dir=out_dir, log_every_n_steps=10)

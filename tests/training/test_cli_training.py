@@ -1,0 +1,143 @@
+"""End to end: every training subcommand on a tiny CSV (CPU, seconds)."""
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from mmpoly_geo.cli import main
+from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.training import Predictor, load_config
+from mmpoly_geo.training.pretrain import run_pretrain
+
+
+def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["finetune", "--config", str(tiny_config), "--csv",
+               str(tiny_csv), "--target", "value", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "2-fold CV, 48 polymers" in text
+    assert "mmpolymer: RMSE" in text and "rf_morgan: RMSE" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["models"]) == {"mmpolymer", "rf_morgan"}
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert len(metrics) == 4 and metrics["n_test"].sum() == 2 * 48
+    preds = pd.read_csv(out / "predictions.csv")
+    # Out-of-fold: each polymer predicted once per model.
+    assert preds[preds.model == "mmpolymer"]["row"].nunique() == 48
+    assert (out / "parity.png").stat().st_size > 5000
+    assert (out / "config.yaml").is_file()
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "fold0.pt", "fold1.pt"]
+    # Fold files load with weights_only=True.
+    torch.load(out / "models" / "fold0.pt", weights_only=True)
+
+    rc = main(["predict", "*CC(*)C", "--model", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0 and "*CC(*)C\tvalue = " in captured.out and "±" in captured.out
+    inputs = tmp_path / "new.csv"
+    inputs.write_text("psmiles\n*CC(*)C\nCCO\n*OCC*\n")
+    result = tmp_path / "pred.csv"
+    assert main(["predict", str(inputs), "--model", str(out), "--output",
+                 str(result)]) == 0
+    frame = pd.read_csv(result, keep_default_na=False)
+    assert frame["error"].tolist()[1].startswith("P-SMILES has no '*'")
+    assert frame["value"][0] != "" and frame["value_std"][0] != ""
+    emb = tmp_path / "emb.csv"
+    assert main(["embed", str(inputs), "--model", str(out), "--output",
+                 str(emb)]) == 0
+    assert sum(c.startswith("emb_") for c in pd.read_csv(emb).columns) == 16
+
+
+def test_predict_errors(tmp_path, capsys):
+    assert main(["predict", "*CC*", "--model", str(tmp_path / "nope")]) == 2
+    assert "model path not found" in capsys.readouterr().err
+    bad = tmp_path / "fold0.pt"
+    bad.write_bytes(b"garbage")
+    assert main(["predict", "*CC*", "--model", str(bad)]) == 2
+    assert "not a readable model file" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", "*CC*", "--model", str(tmp_path / "empty")]) == 2
+    assert "no fold models" in capsys.readouterr().err
+
+
+def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys):
+    pre = tmp_path / "pre"
+    assert main(["pretrain", "--config", str(tiny_config), "--csv",
+                 str(tiny_csv), "--out", str(pre)]) == 0
+    model_file = pre / "pretrained.pt"
+    assert model_file.is_file()
+    log = pd.read_csv(pre / "logs" / "metrics.csv")
+    for k in ("train_token", "train_coord", "train_atom", "train_contrastive"):
+        assert log[k].notna().any(), k
+    run = tmp_path / "ft"
+    assert main(["finetune", "--config", str(tiny_config), "--csv",
+                 str(tiny_csv), "--target", "value", "--out", str(run),
+                 "--pretrained", str(model_file), "--set",
+                 "finetune.baselines=[]", "model.mode=3d"]) == 0
+    assert "mmpolymer: RMSE" in capsys.readouterr().out
+
+
+def test_objectives_can_be_switched_off(tiny_config, tiny_csv, tmp_path):
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "pretrain.token_weight=0",
+        "pretrain.contrastive_weight=0", "optim.max_epochs=1"])
+    run_pretrain(config, tmp_path / "p")
+    log = pd.read_csv(tmp_path / "p" / "logs" / "metrics.csv")
+    assert "train_token" not in log and "train_contrastive" not in log
+    assert log["train_coord"].notna().any()
+
+
+class _Kill(pl.Callback):
+    """Kills the run in the middle of its second epoch."""
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 1:
+            raise RuntimeError("simulated kill")
+
+
+def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
+                                                tmp_path):
+    config = load_config(tiny_config, [f"data.csv={tiny_csv}",
+                                       "optim.max_epochs=3"])
+    full = run_pretrain(config, tmp_path / "a")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_pretrain(config, tmp_path / "b", callbacks=[_Kill()])
+    assert (tmp_path / "b" / "last.ckpt").is_file()
+    resumed = run_pretrain(config, tmp_path / "b", resume=True)
+    a = MMPolymer.load(full).state_dict()
+    b = MMPolymer.load(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
+                                                tmp_path):
+    from mmpoly_geo.training import run_finetune
+
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=3",
+        "finetune.baselines=[]"])
+    full = run_finetune(config, tmp_path / "a")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_finetune(config, tmp_path / "b", callbacks=[_Kill()])
+    resumed = run_finetune(config, tmp_path / "b", resume=True)
+    assert resumed["models"] == full["models"]
+    pa = Predictor.load(tmp_path / "a").predict(["*CC(*)C"])
+    pb = Predictor.load(tmp_path / "b").predict(["*CC(*)C"])
+    assert pa["value"][0] == pb["value"][0]
+
+
+def test_ddp_two_cpu_processes(tiny_config, tiny_csv, tmp_path):
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "mmpoly_geo.cli", "pretrain", "--config",
+         str(tiny_config), "--csv", str(tiny_csv), "--out", str(out),
+         "--set", "trainer.devices=2", "trainer.strategy=ddp",
+         "optim.max_epochs=1"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MEMBER: 2/2" in result.stderr  # both ranks joined (gloo on CPU)
+    assert (out / "pretrained.pt").is_file()

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from sklearn.metrics import r2_score
+
+from mmpoly_geo.training import (
+    grouped_kfold, load_config, regression_metrics, train_val_split)
+
+
+def test_grouped_kfold_keeps_duplicates_together():
+    keys = [f"p{i // 3}" if i < 30 else f"q{i}" for i in range(60)]
+    folds = grouped_kfold(keys, 5, seed=3)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(60))
+    owner = {}
+    for f, idx in enumerate(folds):
+        for i in idx:
+            assert owner.setdefault(keys[i], f) == f
+    assert max(map(len, folds)) - min(map(len, folds)) <= 3
+    again = grouped_kfold(keys, 5, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(folds, again))
+    other = grouped_kfold(keys, 5, seed=4)
+    assert not all(np.array_equal(a, b) for a, b in zip(folds, other))
+    with pytest.raises(ValueError, match="cannot fill"):
+        grouped_kfold(["a", "a", "b"], 3)
+
+
+def test_train_val_split_groups():
+    keys = [f"k{i // 2}" for i in range(40)]
+    train, val = train_val_split(np.arange(40), keys, 0.2, seed=0)
+    assert len(set(train) & set(val)) == 0 and len(train) + len(val) == 40
+    assert {keys[i] for i in train}.isdisjoint({keys[i] for i in val})
+    assert 6 <= len(val) <= 10
+
+
+def test_metrics_match_sklearn():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(50, 1))
+    p = y + 0.3 * rng.normal(size=(50, 1))
+    m = regression_metrics(y, p)
+    assert m["r2"] == pytest.approx(r2_score(y, p))
+    assert m["rmse"] == pytest.approx(np.sqrt(((y - p) ** 2).mean()))
+    y[:5] = np.nan
+    m = regression_metrics(y, p)
+    assert m["r2"] == pytest.approx(r2_score(y[5:], p[5:]))
+
+
+def test_config_overrides_and_errors(tmp_path):
+    c = load_config(None, ["optim.lr=1e-3", "model.mode=3d",
+                           "finetune.baselines=[]",
+                           "model.encoder_3d_kwargs={lmax: 2}"])
+    assert c["optim"]["lr"] == 1e-3 and c["model"]["mode"] == "3d"
+    assert c["finetune"]["baselines"] == []
+    assert c["model"]["encoder_3d_kwargs"]["lmax"] == 2
+    assert c["model"]["encoder_3d_kwargs"]["num_layers"] == 3  # kept
+    with pytest.raises(ValueError, match="unknown setting 'optim.lrr'"):
+        load_config(None, ["optim.lrr=1"])
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(bad)
