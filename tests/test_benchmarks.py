@@ -30,3 +30,24 @@ def test_scaling_benchmark_runs(tmp_path):
     assert len(frame) == 4 and frame["seconds"].gt(0).all()
     assert frame["atoms"].tolist() == [20, 20, 38, 38]
     assert (tmp_path / "scaling_cpu.png").stat().st_size > 10_000
+
+
+def test_predict_latency_runs(tmp_path):
+    from mmpoly_geo.cli import main
+
+    csv = tmp_path / "t.csv"
+    csv.write_text("psmiles,v\n" + "\n".join(
+        f"*C{'C' * i}C(*)O,{i}" for i in range(12)) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "model: {fusion_channels: 8, sequence_kwargs: {hidden_channels: 8, "
+        "num_layers: 1, num_heads: 2}, encoder_3d_kwargs: {hidden_channels: 8,"
+        " vector_channels: 2, num_layers: 1}}\n"
+        "optim: {max_epochs: 1}\ntrainer: {progress_bar: false}\n"
+        f"data: {{num_conformers: 2, num_workers: 0, root: '{tmp_path}'}}\n"
+        "finetune: {folds: 2, baselines: []}\n")
+    assert main(["finetune", "--config", str(config), "--csv", str(csv),
+                 "--target", "v", "--out", str(tmp_path / "run")]) == 0
+    out = _run("benchmarks/predict_latency.py", "--model",
+               str(tmp_path / "run"), "--repeats", "2")
+    assert "of the 0.5 s target" in out

@@ -44,4 +44,4 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
         logger=CSVLogger(out_dir, name="logs", version=""),
         enable_progress_bar=show, enable_model_summary=False,
         use_distributed_sampler=False, deterministic=False,
-        default_root_dir=out_dir, log_every_n_steps=10)
+        default_root_dir=out_dir, log_every_n_steps=1)

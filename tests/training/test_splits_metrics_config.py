@@ -59,3 +59,14 @@ def test_config_overrides_and_errors(tmp_path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(bad)
+
+
+def test_shipped_default_config_matches_defaults():
+    from pathlib import Path
+
+    from mmpoly_geo.training import DEFAULTS
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    assert load_config(path) == DEFAULTS
+    import yaml
+    assert yaml.safe_load(path.read_text()) == DEFAULTS
