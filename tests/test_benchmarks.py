@@ -51,3 +51,19 @@ def test_predict_latency_runs(tmp_path):
     out = _run("benchmarks/predict_latency.py", "--model",
                str(tmp_path / "run"), "--repeats", "2")
     assert "of the 0.5 s target" in out
+
+
+def test_suite_quick_mode(tmp_path):
+    out = _run("benchmarks/suite.py", "--quick", "--datasets", "Eat",
+               "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    assert "(published, not run here)" in out
+    metrics = pd.read_csv(tmp_path / "suite" / "metrics.csv")
+    expected = {"rf_morgan", "gin", "schnet", "visnet", "transformer_1d",
+                "ours_3d", "ours_1d3d"}
+    assert set(metrics.model) == expected
+    # Identical folds for every model: same test-set sizes per fold.
+    sizes = metrics.groupby("model")["n_test"].apply(tuple)
+    assert sizes.nunique() == 1
+    table = (tmp_path / "suite" / "results.md").read_text()
+    assert "| MMPolymer (published, not run here) | 0.061 ± 0.016 |" in table
+    assert (tmp_path / "suite" / "rmse.png").stat().st_size > 5000

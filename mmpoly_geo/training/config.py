@@ -16,6 +16,7 @@ DEFAULTS: Dict[str, Any] = {
         "num_workers": None,
     },
     "model": {
+        "kind": "mmpolymer", "baseline_kwargs": {},
         "mode": "both", "encoder_3d": "equivariant", "fusion_channels": 128,
         "sequence_kwargs": {"hidden_channels": 128, "num_layers": 3,
                             "num_heads": 4, "dropout": 0.1},
@@ -94,7 +95,7 @@ def _merge(base: dict, update: dict, where: str, prefix: str = ""):
             raise ValueError(f"{where}: unknown setting {prefix + key!r}; "
                              f"known: {sorted(base)}")
         if isinstance(base[key], dict) and key not in (
-                "sequence_kwargs", "encoder_3d_kwargs"):
+                "sequence_kwargs", "encoder_3d_kwargs", "baseline_kwargs"):
             if not isinstance(value, dict):
                 raise ValueError(f"{where}: {prefix + key!r} must be a mapping")
             _merge(base[key], value, where, prefix + key + ".")

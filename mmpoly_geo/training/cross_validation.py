@@ -111,7 +111,9 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
     y_train = dataset.y[torch.as_tensor(train_idx)]
     mean = torch.nanmean(y_train, dim=0)
     std = torch.sqrt(torch.nanmean((y_train - mean) ** 2, dim=0)).clamp_min(1e-8)
-    module = FinetuneModule(config["model"], mean.tolist(), std.tolist(),
+    model_config = dict(config["model"],
+                        num_targets=len(dataset.target_names))
+    module = FinetuneModule(model_config, mean.tolist(), std.tolist(),
                             lr=o["lr"], weight_decay=o["weight_decay"],
                             warmup_ratio=o["warmup_ratio"], freeze=f["freeze"],
                             cutoff=config["data"]["cutoff"],

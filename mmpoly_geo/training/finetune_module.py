@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.nn import PropertyHead
 from mmpoly_geo.training.sampling import random_conformers, use_conformer
 
@@ -22,7 +22,7 @@ def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
                               std: Tensor, cutoff: float) -> Tensor:
     """Predictions in target units, averaged over all stored conformers (the
     1D-only mode needs one pass). Shape :math:`[B, T]`."""
-    if model.mode == "1d":
+    if model.mode in ("1d", "2d"):  # no coordinates used
         return model(batch)["pred"] * std + mean
     preds = []
     for k in range(batch.pos_confs.size(1)):
@@ -41,7 +41,8 @@ class FinetuneModule(pl.LightningModule):
     units (the early-stopping monitor).
 
     Args:
-        model_config (dict): :class:`MMPolymer` arguments.
+        model_config (dict): Model arguments (see
+            :func:`~mmpoly_geo.models.build_model`).
         target_mean, target_std (list): Standardisation fitted on the
             training fold only.
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up over that
@@ -58,13 +59,17 @@ class FinetuneModule(pl.LightningModule):
         if freeze not in FREEZE:
             raise ValueError(f"freeze must be one of {FREEZE}, got {freeze!r}")
         self.save_hyperparameters()
-        self.model = MMPolymer(**model_config)
+        self.model = build_model(model_config)
+        if freeze != "none" and not isinstance(self.model, MMPolymer):
+            raise ValueError("freeze applies to MMPolymer models only")
         self.register_buffer("target_mean", torch.tensor(list(target_mean)))
         self.register_buffer("target_std", torch.tensor(list(target_std)))
         self._apply_freeze()
 
     def _apply_freeze(self):
         freeze = self.hparams.freeze
+        if freeze == "none":
+            return
         parts = {"sequence": [self.model.sequence_encoder],
                  "3d": [self.model.encoder_3d],
                  "encoders": [self.model.sequence_encoder,
@@ -84,7 +89,7 @@ class FinetuneModule(pl.LightningModule):
         return sorted(set(own) - set(kept))
 
     def training_step(self, batch, batch_idx):
-        if self.model.mode != "1d":
+        if self.model.mode not in ("1d", "2d"):
             index = random_conformers(batch, self.hparams.seed,
                                       self.current_epoch, batch_idx)
             use_conformer(batch, index, self.hparams.cutoff)

@@ -11,13 +11,13 @@ from torch_geometric.data import Batch
 
 from mmpoly_geo.chem.errors import PSmilesError
 from mmpoly_geo.data import PolymerFeaturizer
-from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.models import build_model
 from mmpoly_geo.training.finetune_module import predict_conformer_average
 
 FOLD_FORMAT = "mmpoly_geo.FoldModel/1"
 
 
-def save_fold_model(path: Path, model: MMPolymer, target_mean, target_std,
+def save_fold_model(path: Path, model, target_mean, target_std,
                     target_names: Sequence[str], featurizer: Dict[str, Any]):
     """Writes one fine-tuned model with what prediction needs (targets'
     standardisation and names, featurizer settings)."""
@@ -38,7 +38,7 @@ def _load_fold(path: Path) -> Dict[str, Any]:
     if not isinstance(blob, dict) or blob.get("format") != FOLD_FORMAT:
         raise ValueError(f"{path} is not a fine-tuned mmpoly_geo model "
                          f"(expected format {FOLD_FORMAT!r})")
-    model = MMPolymer(**blob["config"])
+    model = build_model(blob["config"])
     model.load_state_dict(blob["state_dict"])
     blob["model"] = model.eval()
     return blob

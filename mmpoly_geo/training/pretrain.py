@@ -15,7 +15,7 @@ from torch_geometric.loader import DataLoader
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
-from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.nn import IGNORE_INDEX
 from mmpoly_geo.training.config import save_config
 from mmpoly_geo.training.finetune_module import (
@@ -75,7 +75,10 @@ class PretrainModule(pl.LightningModule):
                  temperature: float = 0.1, cutoff: float = 5.0, seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
-        self.model = MMPolymer(**dict(model_config, mode="both"))
+        model = build_model(dict(model_config, mode="both"))
+        if not isinstance(model, MMPolymer):
+            raise ValueError("pretraining needs model.kind=mmpolymer")
+        self.model = model
         with torch.no_grad():
             self.model.contrastive.log_scale.fill_(float(np.log(1 / temperature)))
 

@@ -1,0 +1,176 @@
+"""Benchmark suite: identical grouped 5-fold CV for every model on the
+MMPolymer data sets, one table (the library's CV runner does all training).
+
+Models: ``rf_morgan`` (random forest on Morgan counts, run alongside the
+first model), ``gin`` (PyG GIN, bond graph), ``schnet`` and ``visnet`` (PyG,
+our radius graph), ``transformer_1d`` (our SequenceEncoder only), ``ours_3d``
+and ``ours_1d3d`` (from scratch; ``*_pretrained`` too with ``--pretrained``).
+Published MMPolymer Table 2 rows are added for reference, labelled
+"published, not run here".
+
+Usage::
+
+    python benchmarks/suite.py [--datasets Eea Ei ...] [--models gin ours_3d ...]
+        [--pretrained runs/pre/pretrained.pt] [--quick] [--out benchmarks/results/suite]
+        [--set optim.max_epochs=200 ...]
+
+``--quick`` (used by the tests): 40 polymers per data set, 2 folds, 1 epoch,
+tiny models. Finished (dataset, model) runs are reused (``--resume`` of the
+runner), so an interrupted suite continues where it stopped.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
+from mmpoly_geo.training import load_config, run_finetune
+
+MODELS = {
+    "gin": ["model.kind=gin"],
+    "schnet": ["model.kind=schnet"],
+    "visnet": ["model.kind=visnet"],
+    "transformer_1d": ["model.mode=1d"],
+    "ours_3d": ["model.mode=3d"],
+    "ours_1d3d": ["model.mode=both"],
+}
+QUICK = [
+    "optim.max_epochs=1", "finetune.folds=2", "data.num_conformers=2",
+    "model.fusion_channels=16",
+    "model.sequence_kwargs={hidden_channels: 16, num_layers: 1, num_heads: 2}",
+    "model.encoder_3d_kwargs={hidden_channels: 8, vector_channels: 2, num_layers: 1}",
+    "model.baseline_kwargs={hidden_channels: 16}",
+    "trainer.progress_bar=false", "data.num_workers=0",
+]
+# MMPolymer Table 2 (CIKM 2024), RMSE and R^2 mean +- std; see
+# shared reference mmpolymer.md. Not run here.
+PUBLISHED = {
+    "MMPolymer": {
+        "Egc": (.431, .017, .924, .006), "Egb": (.496, .031, .934, .008),
+        "Eea": (.286, .029, .925, .025), "Ei": (.390, .057, .836, .053),
+        "Xc": (16.814, .867, .488, .072), "EPS": (.511, .035, .779, .052),
+        "Nc": (.087, .010, .864, .036), "Eat": (.061, .016, .961, .018)},
+    "Uni-Mol": {
+        "Egc": (.489, .028, .901, .013), "Egb": (.531, .055, .925, .011),
+        "Eea": (.332, .027, .901, .027), "Ei": (.407, .080, .820, .075),
+        "Xc": (17.414, 1.581, .454, .079), "EPS": (.536, .053, .751, .085),
+        "Nc": (.095, .013, .828, .072), "Eat": (.084, .034, .937, .032)},
+    "TransPolymer": {
+        "Egc": (.453, .007, .916, .002), "Egb": (.576, .021, .911, .008),
+        "Eea": (.326, .040, .902, .036), "Ei": (.397, .061, .830, .059),
+        "Xc": (17.740, .732, .430, .058), "EPS": (.547, .051, .744, .075),
+        "Nc": (.096, .016, .826, .071), "Eat": (.147, .093, .800, .172)},
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+",
+                        default=["Eea", "Ei", "EPS", "Nc", "Eat", "Xc", "Egb"],
+                        choices=list(BENCHMARKS))
+    parser.add_argument("--models", nargs="+", default=list(MODELS),
+                        choices=list(MODELS))
+    parser.add_argument("--pretrained", help="pretrained.pt for *_pretrained")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default="benchmarks/results/suite")
+    parser.add_argument("--root", default="data")
+    parser.add_argument("--set", nargs="*", default=[])
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = {m: MODELS[m] for m in args.models}
+    if args.pretrained:
+        for m in ("ours_3d", "ours_1d3d"):
+            if m in models:
+                models[m + "_pretrained"] = models[m] + [
+                    f"finetune.pretrained={args.pretrained}"]
+    start = time.perf_counter()
+    rows = []
+    for dataset in args.datasets:
+        source = [f"data.name={dataset}"]
+        if args.quick:
+            subset = out / "quick_data" / f"{dataset}.csv"
+            subset.parent.mkdir(parents=True, exist_ok=True)
+            pd.read_csv(shipped_files(dataset)[0]).iloc[:40, :2].to_csv(
+                subset, index=False)
+            source = [f"data.csv={subset}", "data.target=value"]
+        for i, (name, overrides) in enumerate(models.items()):
+            config = load_config(None, [f"data.root={args.root}"] + source
+                                 + (QUICK if args.quick else []) + overrides
+                                 + [f"finetune.baselines={'[rf]' if i == 0 else '[]'}"]
+                                 + args.set)
+            run_dir = out / "runs" / dataset / name
+            t0 = time.perf_counter()
+            run_finetune(config, run_dir, resume=True)
+            metrics = pd.read_csv(run_dir / "metrics.csv")
+            metrics["model"] = metrics["model"].replace({"mmpolymer": name})
+            metrics["dataset"] = dataset
+            rows.append(metrics)
+            print(f"{dataset} {name}: {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+    metrics = pd.concat(rows, ignore_index=True)
+    metrics.to_csv(out / "metrics.csv", index=False)
+    table = write_table(metrics, args.datasets, out / "results.md")
+    plot(metrics, out / "rmse.png")
+    seconds = time.perf_counter() - start
+    (out / "run.json").write_text(json.dumps(
+        {"datasets": args.datasets, "models": list(models),
+         "quick": args.quick, "set": args.set, "seconds": seconds}, indent=2))
+    print(table)
+    print(f"\n{seconds:.0f} s; wrote {out / 'metrics.csv'}, "
+          f"{out / 'results.md'}, {out / 'rmse.png'}")
+
+
+def write_table(metrics, datasets, path):
+    lines = []
+    for metric, label in (("rmse", "RMSE (lower is better)"),
+                          ("r2", "R² (higher is better)")):
+        lines += [f"### {label}", "",
+                  "| model | " + " | ".join(datasets) + " |",
+                  "|---|" + "---|" * len(datasets)]
+        for model, group in metrics.groupby("model", sort=False):
+            cells = []
+            for d in datasets:
+                v = group[group.dataset == d][metric]
+                cells.append(f"{v.mean():.3f} ± {v.std(ddof=0):.3f}"
+                             if len(v) else "-")
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        k = 0 if metric == "rmse" else 2
+        for model, values in PUBLISHED.items():
+            cells = [f"{values[d][k]:.3f} ± {values[d][k + 1]:.3f}"
+                     for d in datasets]
+            lines.append(f"| {model} (published, not run here) | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+    text = "\n".join(lines)
+    Path(path).write_text(text)
+    return text
+
+
+def plot(metrics, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = metrics.groupby(["dataset", "model"], sort=False)["rmse"].agg(
+        ["mean", "std"]).reset_index()
+    datasets = list(dict.fromkeys(summary.dataset))
+    models = list(dict.fromkeys(summary.model))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets), 3.6),
+                             squeeze=False)
+    for ax, d in zip(axes[0], datasets):
+        part = summary[summary.dataset == d].set_index("model").reindex(models)
+        ax.bar(range(len(models)), part["mean"], yerr=part["std"].fillna(0),
+               color=[f"C{i}" for i in range(len(models))])
+        ax.set_xticks(range(len(models)), models, rotation=60, ha="right",
+                      fontsize=7)
+        ax.set_title(d)
+        ax.set_ylabel("RMSE")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
