@@ -54,12 +54,14 @@ def test_predict_latency_runs(tmp_path):
 
 
 def test_suite_quick_mode(tmp_path):
-    out = _run("benchmarks/suite.py", "--quick", "--datasets", "Eat",
+    out = _run("benchmarks/suite.py", "--quick", "--ablations", "--datasets", "Eat",
                "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
     assert "(published, not run here)" in out
     metrics = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     expected = {"rf_morgan", "gin", "schnet", "visnet", "transformer_1d",
-                "ours_3d", "ours_1d3d"}
+                "ours_3d", "ours_1d3d", "ours_1d3d_star_keep",
+                "ours_1d3d_star_remove", "ours_1d3d_2_units",
+                "ours_1d3d_3_units", "ours_1d3d_eval_1_conformer"}
     assert set(metrics.model) == expected
     # Identical folds for every model: same test-set sizes per fold.
     sizes = metrics.groupby("model")["n_test"].apply(tuple)

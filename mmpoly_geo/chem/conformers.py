@@ -75,7 +75,7 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
     params.numThreads = 1
     params.pruneRmsThresh = -1.0
     params.maxIterations = max_attempts
-    cids = list(rdDistGeom.EmbedMultipleConfs(work, num_conformers, params))
+    cids = _embed(work, num_conformers, params)
     if len(cids) < num_conformers:
         retry = rdDistGeom.ETKDGv3()
         retry.randomSeed = _rdkit_seed(seed + 7919)  # another stream
@@ -85,7 +85,7 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
         retry.clearConfs = False
         retry.maxIterations = max(max_attempts, 5000)
         missing = num_conformers - len(cids)
-        added = list(rdDistGeom.EmbedMultipleConfs(work, missing, retry))
+        added = _embed(work, missing, retry)
         if added:
             method = CONFORMER_METHODS[1]
         cids = [c.GetId() for c in work.GetConformers()]
@@ -120,3 +120,12 @@ def _rdkit_seed(seed: int) -> int:
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     return (seed * 1000003 + 104729) % (2**31 - 1)
+
+
+def _embed(mol: Chem.Mol, count: int, params) -> list:
+    """EmbedMultipleConfs; RDKit errors (e.g. a bounds-matrix violation for
+    unusual atoms) count as failed embeddings so the fallback chain goes on."""
+    try:
+        return list(rdDistGeom.EmbedMultipleConfs(mol, count, params))
+    except (RuntimeError, ValueError):
+        return [c.GetId() for c in mol.GetConformers()]

@@ -53,7 +53,8 @@ class PolymerDataset(InMemoryDataset):
         target (str or list, optional): Target column(s); :obj:`None` for
             unlabelled data (named benchmarks default to ``"value"``). Empty
             cells become ``NaN``; non-numeric cells reject the row.
-        num_conformers, seed, hydrogens, mmff, repeat_units, cutoff, max_atoms:
+        num_conformers, seed, hydrogens, mmff, repeat_units, cutoff, max_atoms,
+        stars:
             see :class:`~mmpoly_geo.data.PolymerFeaturizer`.
         num_workers (int, optional): Processes for processing; :obj:`None`
             uses all cores, :obj:`0` processes in this process.
@@ -78,7 +79,7 @@ class PolymerDataset(InMemoryDataset):
                  num_conformers: int = 5, seed: int = 0,
                  hydrogens: bool = False, mmff: bool = False,
                  repeat_units: int = 1, cutoff: float = 5.0,
-                 max_atoms: int = MAX_ATOMS,
+                 max_atoms: int = MAX_ATOMS, stars: str = "substitute",
                  num_workers: Optional[int] = None,
                  transform: Optional[Callable] = None,
                  pre_transform: Optional[Callable] = None,
@@ -106,7 +107,7 @@ class PolymerDataset(InMemoryDataset):
         self.featurizer = PolymerFeaturizer(
             num_conformers=num_conformers, seed=seed, hydrogens=hydrogens,
             mmff=mmff, repeat_units=repeat_units, cutoff=cutoff,
-            max_atoms=max_atoms)
+            max_atoms=max_atoms, stars=stars)
         self._tag = self._settings_hash()
         super().__init__(os.path.join(root, self.name), transform,
                          pre_transform, pre_filter, log=log,

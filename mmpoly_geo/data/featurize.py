@@ -21,6 +21,8 @@ from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
 
 
+STAR_MODES = ("substitute", "keep", "remove")
+
 #: Bumped whenever the features or coordinates produced for the same input and
 #: settings change, so that cached datasets are processed again.
 FEATURIZER_VERSION = 2
@@ -42,6 +44,13 @@ class PolymerFeaturizer:
         max_atoms (int): Largest accepted repeat unit (heavy atoms).
             (default: :obj:`1000`)
         vocab (str, optional): Vocabulary file. (default: the shipped one)
+        stars (str): How the 3D/graph input treats the ``*``:
+            ``"substitute"`` (MMPolymer's star substitution), ``"keep"``
+            (atoms of atomic number 0 placed where the substituted atoms
+            are, since RDKit cannot embed dummy atoms; not with
+            :obj:`hydrogens`) or
+            ``"remove"`` (deleted; their neighbours get a hydrogen) - the
+            MMPolymer Table 4 ablation. (default: ``"substitute"``)
 
     .. code-block:: python
 
@@ -55,8 +64,15 @@ class PolymerFeaturizer:
     cutoff: float = 5.0
     max_atoms: int = MAX_ATOMS
     vocab: Optional[str] = None
+    stars: str = "substitute"
 
     def __post_init__(self):
+        if self.stars not in STAR_MODES:
+            raise ValueError(f"stars must be one of {STAR_MODES}, got "
+                             f"{self.stars!r}")
+        if self.stars == "keep" and self.hydrogens:
+            raise ValueError("stars='keep' cannot be combined with "
+                             "hydrogens=True (a star has no hydrogens)")
         self.tokenizer = PSmilesTokenizer(self.vocab)
 
     def config(self) -> dict:
@@ -86,8 +102,13 @@ class PolymerFeaturizer:
         params.removeDummyNeighbors = True
         mol = Chem.RemoveHs(mol, params)
         mol, unit = build_oligomer(mol, self.repeat_units)
-        heavy = star_substitution(mol)
-        confs = generate_conformers(heavy, self.num_conformers, self.seed,
+        if self.stars == "remove":
+            heavy, unit = _remove_stars(mol, unit)
+            geometry = heavy
+        else:
+            geometry = star_substitution(mol)
+            heavy = geometry if self.stars == "substitute" else mol
+        confs = generate_conformers(geometry, self.num_conformers, self.seed,
                                     hydrogens=self.hydrogens, mmff=self.mmff)
         graph_mol = Chem.AddHs(heavy) if self.hydrogens else heavy
         n = graph_mol.GetNumAtoms()
@@ -134,3 +155,14 @@ class PolymerFeaturizer:
     def __call__(self, psmiles: str,
                  y: Optional[Sequence[float]] = None) -> PolymerData:
         return self.to_data(self.arrays(psmiles), y)
+
+
+def _remove_stars(mol: Chem.Mol, unit: np.ndarray):
+    """Deletes the two star atoms (their neighbours get a hydrogen)."""
+    stars = [a.GetIdx() for a in mol.GetAtoms() if a.HasProp(STAR_PROP)]
+    rw = Chem.RWMol(mol)
+    for idx in sorted(stars, reverse=True):
+        rw.RemoveAtom(idx)
+    out = rw.GetMol()
+    Chem.SanitizeMol(out)
+    return out, np.delete(unit, stars)

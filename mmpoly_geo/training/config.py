@@ -13,6 +13,7 @@ DEFAULTS: Dict[str, Any] = {
         "root": "data", "name": None, "csv": None,
         "smiles_column": "psmiles", "target": None,
         "num_conformers": 5, "repeat_units": 1, "cutoff": 5.0,
+        "stars": "substitute",
         "num_workers": None,
     },
     "model": {
@@ -36,7 +37,7 @@ DEFAULTS: Dict[str, Any] = {
     },
     "finetune": {
         "folds": 5, "val_fraction": 0.1, "pretrained": None,
-        "freeze": "none", "baselines": ["rf"],
+        "freeze": "none", "baselines": ["rf"], "eval_conformers": None,
     },
     "pretrain": {
         "val_fraction": 0.05, "mask_prob": 0.15, "noise": 1.0,

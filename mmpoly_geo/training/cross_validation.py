@@ -31,7 +31,8 @@ def load_dataset(config: Dict[str, Any]) -> PolymerDataset:
         d["root"], name=d["name"], csv=d["csv"],
         smiles_column=d["smiles_column"], target=d["target"],
         num_conformers=d["num_conformers"], repeat_units=d["repeat_units"],
-        cutoff=d["cutoff"], seed=config["seed"], num_workers=d["num_workers"])
+        cutoff=d["cutoff"], stars=d["stars"], seed=config["seed"],
+        num_workers=d["num_workers"])
 
 
 def run_finetune(config: Dict[str, Any], out_dir: Path,
@@ -117,7 +118,8 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
                             lr=o["lr"], weight_decay=o["weight_decay"],
                             warmup_ratio=o["warmup_ratio"], freeze=f["freeze"],
                             cutoff=config["data"]["cutoff"],
-                            seed=config["seed"])
+                            seed=config["seed"],
+                            eval_conformers=f["eval_conformers"])
     if f["pretrained"]:
         module.load_pretrained(f["pretrained"])
     if resume and model_file.is_file() and (fold_dir / "done").is_file():

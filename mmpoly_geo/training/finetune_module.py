@@ -19,13 +19,16 @@ FREEZE = ("none", "sequence", "3d", "encoders")
 
 @torch.no_grad()
 def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
-                              std: Tensor, cutoff: float) -> Tensor:
-    """Predictions in target units, averaged over all stored conformers (the
-    1D-only mode needs one pass). Shape :math:`[B, T]`."""
+                              std: Tensor, cutoff: float,
+                              num_conformers: Optional[int] = None) -> Tensor:
+    """Predictions in target units, averaged over the first
+    :obj:`num_conformers` stored conformers (all if :obj:`None`; models that
+    use no coordinates need one pass). Shape :math:`[B, T]`."""
     if model.mode in ("1d", "2d"):  # no coordinates used
         return model(batch)["pred"] * std + mean
     preds = []
-    for k in range(batch.pos_confs.size(1)):
+    total = batch.pos_confs.size(1)
+    for k in range(min(total, num_conformers or total)):
         use_conformer(batch, k, cutoff)
         preds.append(model(batch)["pred"])
     return torch.stack(preds).mean(0) * std + mean
@@ -49,12 +52,15 @@ class FinetuneModule(pl.LightningModule):
             fraction of the steps, then cosine decay.
         freeze (str): ``"none"``, ``"sequence"``, ``"3d"`` or ``"encoders"``.
         cutoff (float): Radius-graph cutoff. seed (int): Sampling seed.
+        eval_conformers (int, optional): Conformers averaged at evaluation
+            (all if :obj:`None`).
     """
     def __init__(self, model_config: Dict[str, Any],
                  target_mean: Sequence[float], target_std: Sequence[float],
                  lr: float = 5e-4, weight_decay: float = 1e-4,
                  warmup_ratio: float = 0.06, freeze: str = "none",
-                 cutoff: float = 5.0, seed: int = 0):
+                 cutoff: float = 5.0, seed: int = 0,
+                 eval_conformers: Optional[int] = None):
         super().__init__()
         if freeze not in FREEZE:
             raise ValueError(f"freeze must be one of {FREEZE}, got {freeze!r}")
@@ -102,7 +108,8 @@ class FinetuneModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         pred = predict_conformer_average(self.model, batch, self.target_mean,
-                                         self.target_std, self.hparams.cutoff)
+                                         self.target_std, self.hparams.cutoff,
+                                         self.hparams.eval_conformers)
         mse = PropertyHead.loss(pred, batch.y)
         self.log("val_mse", mse, batch_size=batch.num_graphs, prog_bar=True,
                  on_step=False, on_epoch=True, sync_dist=True)
@@ -110,7 +117,8 @@ class FinetuneModule(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx):
         return predict_conformer_average(self.model, batch, self.target_mean,
-                                         self.target_std, self.hparams.cutoff)
+                                         self.target_std, self.hparams.cutoff,
+                                         self.hparams.eval_conformers)
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]

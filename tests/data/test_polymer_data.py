@@ -96,3 +96,16 @@ def test_save_load_without_warnings(tmp_path, featurizer):
         warnings.simplefilter("error")
         out, slices, cls = torch.load(path, weights_only=True)
     assert cls is PolymerData
+
+
+def test_star_handling_modes():
+    keep = PolymerFeaturizer(num_conformers=1, stars="keep")("*CC(*)c1ccccc1")
+    assert keep.num_nodes == 10 and keep.z[keep.is_star].tolist() == [0, 0]
+    removed = PolymerFeaturizer(num_conformers=1, stars="remove")(
+        "*CC(*)c1ccccc1")
+    assert removed.num_nodes == 8 and not removed.is_star.any()
+    assert removed.unit.shape == (8,)
+    assert removed.tokens.tolist() == keep.tokens.tolist()  # 1D unchanged
+    import pytest
+    with pytest.raises(ValueError, match="stars must be one of"):
+        PolymerFeaturizer(stars="drop")
