@@ -1,17 +1,14 @@
 """Lightning module for property fine-tuning."""
 from __future__ import annotations
 
-import math
-import random
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
-import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
 from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.nn import PropertyHead
+from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.training.sampling import random_conformers, use_conformer
 
 FREEZE = ("none", "sequence", "3d", "encoders")
@@ -34,7 +31,7 @@ def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
     return torch.stack(preds).mean(0) * std + mean
 
 
-class FinetuneModule(pl.LightningModule):
+class FinetuneModule(ResumableModule):
     r"""Fine-tunes :class:`~mmpoly_geo.models.MMPolymer` on standardised
     targets with a NaN-masked MSE.
 
@@ -119,61 +116,3 @@ class FinetuneModule(pl.LightningModule):
         return predict_conformer_average(self.model, batch, self.target_mean,
                                          self.target_std, self.hparams.cutoff,
                                          self.hparams.eval_conformers)
-
-    def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr,
-                                      weight_decay=self.hparams.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {
-            "scheduler": warmup_cosine(optimizer, total,
-                                       self.hparams.warmup_ratio),
-            "interval": "step"}}
-
-    # Dropout draws from the global RNGs: keep them in checkpoints so that a
-    # resumed run continues exactly as an uninterrupted one.
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["rng_states"] = rng_states()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "rng_states" in checkpoint:
-            set_rng_states(checkpoint["rng_states"])
-
-
-def warmup_cosine(optimizer, total_steps: int, warmup_ratio: float):
-    """Linear warm-up over ``warmup_ratio * total_steps``, then cosine decay
-    to zero."""
-    warmup = max(1, int(round(warmup_ratio * total_steps)))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def rng_states() -> Dict[str, Any]:
-    """The global RNG states, as tensors and plain values (so that a
-    ``weights_only`` load accepts them)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    version, state, gauss = random.getstate()
-    return {"torch": torch.get_rng_state(),
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
-                      int(has_gauss), float(cached)],
-            "python": [version, list(state), gauss]}
-
-
-def set_rng_states(states: Dict[str, Any]):
-    torch.set_rng_state(states["torch"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss,
-                         cached))
-    version, state, gauss = states["python"]
-    random.setstate((version, tuple(state), gauss))
-
-
-def stack_predictions(outputs: List[Tensor]) -> np.ndarray:
-    """Concatenates ``trainer.predict`` outputs to a ``[N, T]`` array."""
-    return torch.cat(outputs).cpu().numpy()

@@ -18,8 +18,7 @@ from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
 from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.nn import IGNORE_INDEX
 from mmpoly_geo.training.config import save_config
-from mmpoly_geo.training.finetune_module import (
-    rng_states, set_rng_states, warmup_cosine)
+from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.training.sampling import (
     EpochSeededSampler, random_conformers, use_conformer)
 from mmpoly_geo.training.splits import train_val_split
@@ -49,7 +48,7 @@ def mask_tokens(tokens: Tensor, mask: Tensor, prob: float, vocab_size: int,
     return out, labels
 
 
-class PretrainModule(pl.LightningModule):
+class PretrainModule(ResumableModule):
     r"""Pretrains :class:`~mmpoly_geo.models.MMPolymer` with
     :math:`L = w_t L_{token} + w_c L_{coord} + w_a L_{atom} + w_{nce} L_{nce}`;
     a weight of 0 switches an objective off (ablations).
@@ -141,22 +140,6 @@ class PretrainModule(pl.LightningModule):
         for k, v in losses.items():
             self.log(f"val_{k}", v, batch_size=batch.num_graphs,
                      on_step=False, on_epoch=True, sync_dist=True)
-
-    def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
-                                      weight_decay=self.hparams.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {
-            "scheduler": warmup_cosine(optimizer, total,
-                                       self.hparams.warmup_ratio),
-            "interval": "step"}}
-
-    def on_save_checkpoint(self, checkpoint):
-        checkpoint["rng_states"] = rng_states()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "rng_states" in checkpoint:
-            set_rng_states(checkpoint["rng_states"])
 
 
 def run_pretrain(config: Dict[str, Any], out_dir: Path,

@@ -1,4 +1,3 @@
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ pretrain: {val_fraction: 0.2}
 @pytest.fixture
 def tiny_config(tmp_path):
     path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_MODEL + f"  \n")
     text = TINY_MODEL.replace("data: {", f"data: {{root: '{tmp_path / 'data'}', ")
     path.write_text(text)
     return path
@@ -29,13 +27,8 @@ def tiny_config(tmp_path):
 
 @pytest.fixture
 def tiny_csv(tmp_path):
-    """48 labelled polymers of Eea (a slice of a shipped set) plus a bad row."""
+    """The first 48 labelled polymers of Eea."""
     lines = Path(shipped_files("Eea")[0]).read_text().splitlines()[:49]
     path = tmp_path / "tiny.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def copy(src, dst):
-    shutil.copyfile(src, dst)
-    return dst
