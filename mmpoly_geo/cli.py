@@ -250,8 +250,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "target", None) == []:
         args.target = None
-    if args.command == "prepare" and args.target and len(args.target) == 1:
-        args.target = args.target[0]
     try:
         return args.func(args)
     except (FileNotFoundError, KeyError, ValueError) as exc:

@@ -18,9 +18,8 @@ from mmpoly_geo.training.config import save_config
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.training.predictor import save_fold_model
-from mmpoly_geo.training.sampling import EpochSeededSampler
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
-from mmpoly_geo.training.trainer import build_trainer
+from mmpoly_geo.training.trainer import fit
 
 FEATURIZER_KEYS = ("num_conformers", "repeat_units", "cutoff")
 
@@ -124,21 +123,10 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
         module.load_pretrained(f["pretrained"])
     if resume and model_file.is_file() and (fold_dir / "done").is_file():
         return _predict_saved(module, model_file, dataset, test_idx, o)
-    trainer = build_trainer(config, fold_dir, "val_mse", o["patience"],
-                            callbacks)
-    train = dataset.index_select(torch.as_tensor(train_idx))
-    sampler = EpochSeededSampler(len(train), config["seed"],
-                                 trainer.world_size, trainer.global_rank)
-    loader_kw = dict(batch_size=o["batch_size"],
-                     num_workers=config["trainer"]["loader_workers"])
-    train_loader = DataLoader(train, sampler=sampler, drop_last=False,
-                              **loader_kw)
-    val_loader = DataLoader(dataset.index_select(torch.as_tensor(val_idx)),
-                            **loader_kw)
-    last = fold_dir / "last.ckpt"
-    trainer.fit(module, train_loader, val_loader,
-                ckpt_path=str(last) if resume and last.is_file() else None)
-    best = trainer.checkpoint_callback.best_model_path or str(last)
+    trainer = fit(module, config, dataset, train_idx, val_idx, fold_dir,
+                  "val_mse", resume, callbacks)
+    best = trainer.checkpoint_callback.best_model_path or str(
+        fold_dir / "last.ckpt")
     module = FinetuneModule.load_from_checkpoint(best, map_location="cpu",
                                                  weights_only=False)
     if trainer.is_global_zero:

@@ -10,7 +10,6 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
@@ -19,10 +18,9 @@ from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.nn import IGNORE_INDEX
 from mmpoly_geo.training.config import save_config
 from mmpoly_geo.training.resumable import ResumableModule
-from mmpoly_geo.training.sampling import (
-    EpochSeededSampler, random_conformers, use_conformer)
+from mmpoly_geo.training.sampling import random_conformers, use_conformer
 from mmpoly_geo.training.splits import train_val_split
-from mmpoly_geo.training.trainer import build_trainer
+from mmpoly_geo.training.trainer import fit
 
 #: Atomic number 0 never occurs after star substitution: it marks masked atoms.
 MASKED_ATOM = 0
@@ -166,17 +164,8 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     keys = list(dataset.key)
     train_idx, val_idx = train_val_split(np.arange(len(dataset)), keys,
                                          p["val_fraction"], config["seed"])
-    trainer = build_trainer(config, out_dir, "val_loss", o["patience"],
-                            callbacks)
-    train = dataset.index_select(torch.as_tensor(train_idx))
-    sampler = EpochSeededSampler(len(train), config["seed"],
-                                 trainer.world_size, trainer.global_rank)
-    kw = dict(batch_size=o["batch_size"],
-              num_workers=config["trainer"]["loader_workers"])
-    last = out_dir / "last.ckpt"
-    trainer.fit(module, DataLoader(train, sampler=sampler, **kw),
-                DataLoader(dataset.index_select(torch.as_tensor(val_idx)), **kw),
-                ckpt_path=str(last) if resume and last.is_file() else None)
+    trainer = fit(module, config, dataset, train_idx, val_idx, out_dir,
+                  "val_loss", resume, callbacks)
     path = out_dir / "pretrained.pt"
     if trainer.is_global_zero:
         module.model.save(path)

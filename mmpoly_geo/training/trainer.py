@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from torch_geometric.loader import DataLoader
+
+from mmpoly_geo.training.sampling import EpochSeededSampler
 
 
 def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
@@ -45,3 +49,23 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
         enable_progress_bar=show, enable_model_summary=False,
         use_distributed_sampler=False, deterministic=False,
         default_root_dir=out_dir, log_every_n_steps=1)
+
+
+def fit(module: pl.LightningModule, config: Dict[str, Any], dataset,
+        train_idx, val_idx, out_dir: Path, monitor: str, resume: bool = False,
+        callbacks: Optional[List[pl.Callback]] = None) -> pl.Trainer:
+    """Trains :obj:`module` on ``dataset[train_idx]`` (epoch-seeded order,
+    split across DDP ranks), validating on ``dataset[val_idx]``; with
+    :obj:`resume`, continues from ``out_dir/last.ckpt`` when present."""
+    o = config["optim"]
+    trainer = build_trainer(config, out_dir, monitor, o["patience"], callbacks)
+    train = dataset.index_select(torch.as_tensor(train_idx))
+    sampler = EpochSeededSampler(len(train), config["seed"],
+                                 trainer.world_size, trainer.global_rank)
+    kw = dict(batch_size=o["batch_size"],
+              num_workers=config["trainer"]["loader_workers"])
+    last = Path(out_dir) / "last.ckpt"
+    trainer.fit(module, DataLoader(train, sampler=sampler, **kw),
+                DataLoader(dataset.index_select(torch.as_tensor(val_idx)), **kw),
+                ckpt_path=str(last) if resume and last.is_file() else None)
+    return trainer
