@@ -150,15 +150,8 @@ class MMPolymer(torch.nn.Module):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint not found: {path}")
-        try:
-            blob = torch.load(path, map_location=map_location,
-                              weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"{path} is not a readable checkpoint "
-                             f"({type(exc).__name__}: {exc})") from None
-        if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an MMPolymer checkpoint "
-                             f"(expected format {CHECKPOINT_FORMAT!r})")
+        blob = read_checkpoint(path, CHECKPOINT_FORMAT, "checkpoint",
+                               "an MMPolymer checkpoint", map_location)
         model = cls(**blob["config"])
         model.load_state_dict(blob["state_dict"])
         return model
@@ -169,6 +162,24 @@ class MMPolymer(torch.nn.Module):
                 f"encoder_3d={c['encoder_3d']!r}, vocab_size={c['vocab_size']}, "
                 f"num_targets={c['num_targets']}, "
                 f"fusion_channels={c['fusion_channels']})")
+
+
+def read_checkpoint(path: Path, fmt: str, readable: str, kind: str,
+                    map_location: Union[str, torch.device] = "cpu") -> dict:
+    """Loads a ``{"format": fmt, ...}`` file with ``weights_only=True``.
+
+    Raises:
+        ValueError: ``"<path> is not a readable <readable>"`` when it cannot
+            be loaded, ``"<path> is not <kind>"`` when the format differs.
+    """
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable {readable} "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        raise ValueError(f"{path} is not {kind} (expected format {fmt!r})")
+    return blob
 
 
 def _projection(in_channels: int, out_channels: int) -> torch.nn.Module:

@@ -12,6 +12,7 @@ from torch_geometric.data import Batch
 from mmpoly_geo.chem.errors import PSmilesError
 from mmpoly_geo.data import PolymerFeaturizer
 from mmpoly_geo.models import build_model
+from mmpoly_geo.models.mmpolymer import read_checkpoint
 from mmpoly_geo.training.finetune_module import predict_conformer_average
 
 FOLD_FORMAT = "mmpoly_geo.FoldModel/1"
@@ -30,14 +31,8 @@ def save_fold_model(path: Path, model, target_mean, target_std,
 
 
 def _load_fold(path: Path) -> Dict[str, Any]:
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable model file "
-                         f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FOLD_FORMAT:
-        raise ValueError(f"{path} is not a fine-tuned mmpoly_geo model "
-                         f"(expected format {FOLD_FORMAT!r})")
+    blob = read_checkpoint(path, FOLD_FORMAT, "model file",
+                           "a fine-tuned mmpoly_geo model")
     model = build_model(blob["config"])
     model.load_state_dict(blob["state_dict"])
     blob["model"] = model.eval()
