@@ -13,12 +13,15 @@ Published MMPolymer Table 2 rows are added for reference, labelled
 Usage::
 
     python benchmarks/suite.py [--datasets Eea Ei ...] [--models gin ours_3d ...]
-        [--pretrained runs/pre/pretrained.pt] [--quick] [--out benchmarks/results/suite]
-        [--set optim.max_epochs=200 ...]
+        [--pretrained runs/pre/pretrained.pt] [--quick] [--report-only]
+        [--out benchmarks/results/suite] [--set optim.max_epochs=200 ...]
 
 ``--quick`` (used by the tests): 40 polymers per data set, 2 folds, 1 epoch,
 tiny models. Finished (dataset, model) runs are reused (``--resume`` of the
-runner), so an interrupted suite continues where it stopped.
+runner), so an interrupted suite continues where it stopped, and several
+suites with disjoint ``--datasets``/``--models`` can share one ``--out``
+(e.g. one process per core); ``--report-only`` then tabulates whatever is
+finished without training.
 """
 import argparse
 import json
@@ -89,6 +92,9 @@ def main():
     parser.add_argument("--ablations", action="store_true",
                         help="also run the ablations of ours_1d3d")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: tabulate the finished runs and "
+                             "list the missing ones")
     parser.add_argument("--out", default="benchmarks/results/suite")
     parser.add_argument("--root", default="data")
     parser.add_argument("--set", nargs="*", default=[])
@@ -104,7 +110,7 @@ def main():
                 models[m + "_pretrained"] = models[m] + [
                     f"finetune.pretrained={args.pretrained}"]
     start = time.perf_counter()
-    rows = []
+    rows, missing = [], []
     for dataset in args.datasets:
         source = [f"data.name={dataset}"]
         if args.quick:
@@ -113,6 +119,7 @@ def main():
             pd.read_csv(shipped_files(dataset)[0]).iloc[:40, :2].to_csv(
                 subset, index=False)
             source = [f"data.csv={subset}", "data.target=value"]
+        rf_reported = False
         for i, (name, overrides) in enumerate(models.items()):
             config = load_config(None, [f"data.root={args.root}"] + source
                                  + (QUICK if args.quick else []) + overrides
@@ -120,13 +127,27 @@ def main():
                                  + args.set)
             run_dir = out / "runs" / dataset / name
             t0 = time.perf_counter()
-            run_finetune(config, run_dir, resume=True)
+            if args.report_only:
+                # summary.json is written once every fold is finished.
+                if not (run_dir / "summary.json").is_file():
+                    missing.append(f"{dataset} {name}")
+                    continue
+            else:
+                run_finetune(config, run_dir, resume=True)
             metrics = pd.read_csv(run_dir / "metrics.csv")
+            if rf_reported:  # RF is reported once per data set
+                metrics = metrics[metrics.model != "rf_morgan"]
+            rf_reported = rf_reported or "rf_morgan" in set(metrics.model)
             metrics["model"] = metrics["model"].replace({"mmpolymer": name})
             metrics["dataset"] = dataset
             rows.append(metrics)
-            print(f"{dataset} {name}: {time.perf_counter() - t0:.0f} s",
-                  flush=True)
+            if not args.report_only:
+                print(f"{dataset} {name}: {time.perf_counter() - t0:.0f} s",
+                      flush=True)
+    if missing:
+        print(f"not finished ({len(missing)}): " + ", ".join(missing))
+    if not rows:
+        raise SystemExit(f"no finished runs under {out / 'runs'}")
     metrics = pd.concat(rows, ignore_index=True)
     metrics.to_csv(out / "metrics.csv", index=False)
     table = write_table(metrics, args.datasets, out / "results.md")
@@ -134,7 +155,8 @@ def main():
     seconds = time.perf_counter() - start
     (out / "run.json").write_text(json.dumps(
         {"datasets": args.datasets, "models": list(models),
-         "quick": args.quick, "set": args.set, "seconds": seconds}, indent=2))
+         "quick": args.quick, "set": args.set, "report_only": args.report_only,
+         "missing": missing, "seconds": seconds}, indent=2))
     print(table)
     print(f"\n{seconds:.0f} s; wrote {out / 'metrics.csv'}, "
           f"{out / 'results.md'}, {out / 'rmse.png'}")

@@ -69,3 +69,13 @@ def test_suite_quick_mode(tmp_path):
     table = (tmp_path / "suite" / "results.md").read_text()
     assert "| MMPolymer (published, not run here) | 0.061 ± 0.016 |" in table
     assert (tmp_path / "suite" / "rmse.png").stat().st_size > 5000
+
+    # --report-only tabulates finished runs, trains nothing, names the rest.
+    out = _run("benchmarks/suite.py", "--quick", "--report-only",
+               "--datasets", "Eat", "Eea", "--models", "schnet", "gin",
+               "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    assert "not finished (2): Eea schnet, Eea gin" in out
+    assert not (tmp_path / "suite" / "runs" / "Eea").exists()
+    report = pd.read_csv(tmp_path / "suite" / "metrics.csv")
+    assert report.model.value_counts().to_dict() == {
+        "schnet": 2, "gin": 2, "rf_morgan": 2}
