@@ -25,6 +25,8 @@ finished without training.
 """
 import argparse
 import json
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -134,6 +136,10 @@ def main():
                     continue
             else:
                 run_finetune(config, run_dir, resume=True)
+            # The exact configuration of every reported run, kept with the table.
+            saved = out / "configs" / dataset / f"{name}.yaml"
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / "config.yaml", saved)
             metrics = pd.read_csv(run_dir / "metrics.csv")
             if rf_reported:  # RF is reported once per data set
                 metrics = metrics[metrics.model != "rf_morgan"]
@@ -154,8 +160,8 @@ def main():
     plot(metrics, out / "rmse.png")
     seconds = time.perf_counter() - start
     (out / "run.json").write_text(json.dumps(
-        {"datasets": args.datasets, "models": list(models),
-         "quick": args.quick, "set": args.set, "report_only": args.report_only,
+        {"command": " ".join(["python"] + sys.argv), "datasets": args.datasets,
+         "models": list(models), "quick": args.quick, "set": args.set, "report_only": args.report_only,
          "missing": missing, "seconds": seconds}, indent=2))
     print(table)
     print(f"\n{seconds:.0f} s; wrote {out / 'metrics.csv'}, "

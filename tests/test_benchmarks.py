@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*args):
-    result = subprocess.run([sys.executable, *args], capture_output=True,
+    result = subprocess.run([sys.executable, *args], check=False,
+                            capture_output=True,
                             text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
@@ -69,6 +70,8 @@ def test_suite_quick_mode(tmp_path):
     table = (tmp_path / "suite" / "results.md").read_text()
     assert "| MMPolymer (published, not run here) | 0.061 ± 0.016 |" in table
     assert (tmp_path / "suite" / "rmse.png").stat().st_size > 5000
+    saved = tmp_path / "suite" / "configs" / "Eat" / "ours_1d3d_star_keep.yaml"
+    assert "stars: keep" in saved.read_text()
 
     # --report-only tabulates finished runs, trains nothing, names the rest.
     out = _run("benchmarks/suite.py", "--quick", "--report-only",
