@@ -69,6 +69,8 @@ def test_suite_quick_mode(tmp_path):
     assert sizes.nunique() == 1
     table = (tmp_path / "suite" / "results.md").read_text()
     assert "| MMPolymer (published, not run here) | 0.061 ± 0.016 |" in table
+    assert ("| MMPolymer without pretraining (published, not run here) | 0.122 |"
+            in table)
     assert (tmp_path / "suite" / "rmse.png").stat().st_size > 5000
     saved = tmp_path / "suite" / "configs" / "Eat" / "ours_1d3d_star_keep.yaml"
     assert "stars: keep" in saved.read_text()
