@@ -98,7 +98,8 @@ def main():
                         default=["Eea", "Ei", "EPS", "Nc", "Eat", "Xc", "Egb"],
                         choices=list(BENCHMARKS))
     parser.add_argument("--models", nargs="+", default=list(MODELS),
-                        choices=list(MODELS))
+                        choices=list(MODELS) + list(ABLATIONS),
+                        help="models and/or single ablations to run")
     parser.add_argument("--pretrained", help="pretrained.pt for *_pretrained")
     parser.add_argument("--ablations", action="store_true",
                         help="also run the ablations of ours_1d3d")
@@ -112,7 +113,7 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    models = {m: MODELS[m] for m in args.models}
+    models = {m: {**MODELS, **ABLATIONS}[m] for m in args.models}
     if args.ablations:
         models.update(ABLATIONS)
     if args.pretrained:

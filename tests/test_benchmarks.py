@@ -78,9 +78,11 @@ def test_suite_quick_mode(tmp_path):
     # --report-only tabulates finished runs, trains nothing, names the rest.
     out = _run("benchmarks/suite.py", "--quick", "--report-only",
                "--datasets", "Eat", "Eea", "--models", "schnet", "gin",
-               "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
-    assert "not finished (2): Eea schnet, Eea gin" in out
+               "ours_1d3d_star_keep", "--out", str(tmp_path / "suite"),
+               "--root", str(tmp_path / "d"))
+    assert ("not finished (3): Eea schnet, Eea gin, Eea ours_1d3d_star_keep"
+            in out)
     assert not (tmp_path / "suite" / "runs" / "Eea").exists()
     report = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     assert report.model.value_counts().to_dict() == {
-        "schnet": 2, "gin": 2, "rf_morgan": 2}
+        "schnet": 2, "gin": 2, "rf_morgan": 2, "ours_1d3d_star_keep": 2}
