@@ -171,8 +171,9 @@ def main():
     seconds = time.perf_counter() - start
     (out / "run.json").write_text(json.dumps(
         {"command": " ".join(["python"] + sys.argv), "datasets": args.datasets,
-         "models": list(models), "quick": args.quick, "set": args.set, "report_only": args.report_only,
-         "missing": missing, "seconds": seconds}, indent=2))
+         "models": list(models), "quick": args.quick, "set": args.set,
+         "report_only": args.report_only, "missing": missing,
+         "seconds": seconds}, indent=2))
     print(table)
     print(f"\n{seconds:.0f} s; wrote {out / 'metrics.csv'}, "
           f"{out / 'results.md'}, {out / 'rmse.png'}")

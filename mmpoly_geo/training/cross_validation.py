@@ -21,8 +21,6 @@ from mmpoly_geo.training.predictor import save_fold_model
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
 from mmpoly_geo.training.trainer import fit
 
-FEATURIZER_KEYS = ("num_conformers", "repeat_units", "cutoff")
-
 
 def load_dataset(config: Dict[str, Any]) -> PolymerDataset:
     d = config["data"]

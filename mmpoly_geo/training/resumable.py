@@ -67,5 +67,3 @@ def set_rng_states(states: Dict[str, Any]):
                          cached))
     version, state, gauss = states["python"]
     random.setstate((version, tuple(state), gauss))
-
-

@@ -1,5 +1,6 @@
 import warnings
 
+import pytest
 import torch
 from torch_geometric.data import InMemoryDataset
 from torch_geometric.loader import DataLoader
@@ -83,7 +84,6 @@ def test_select_conformer(featurizer):
         d = (v.pos[v.radius_edge_index[0]] - v.pos[v.radius_edge_index[1]])
         assert d.norm(dim=-1).max() < 3.0
         assert torch.equal(v.pos, data.pos_confs[:, k])
-    import pytest
     with pytest.raises(IndexError, match="3 conformers"):
         SelectConformer(5)(data)
 
@@ -106,6 +106,5 @@ def test_star_handling_modes():
     assert removed.num_nodes == 8 and not removed.is_star.any()
     assert removed.unit.shape == (8,)
     assert removed.tokens.tolist() == keep.tokens.tolist()  # 1D unchanged
-    import pytest
     with pytest.raises(ValueError, match="stars must be one of"):
         PolymerFeaturizer(stars="drop")
