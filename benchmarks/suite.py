@@ -3,19 +3,33 @@ MMPolymer data sets, one table (the library's CV runner does all training).
 
 Models: ``rf_morgan`` (random forest on Morgan counts, run alongside the
 first model), ``gin`` (PyG GIN, bond graph), ``schnet`` and ``visnet`` (PyG,
-our radius graph), ``transformer_1d`` (our SequenceEncoder only), ``ours_3d``
-and ``ours_1d3d`` (from scratch; ``*_pretrained`` too with ``--pretrained``);
-with ``--ablations`` also star keep/remove, 2 and 3 repeat units and 1
-conformer at evaluation.
+our radius graph), ``transformer_1d`` (our SequenceEncoder only), ``ours``
+(the default configuration: 1D + 3D + descriptors), ``ours_3d`` (no
+sequence branch) and ``ours_before`` (the configuration before the
+accuracy work: mean fusion, no bond types, no descriptors, old protocol); all
+from scratch (``*_pretrained`` too with ``--pretrained``). With
+``--ablations`` also one row per change of the accuracy work switched back
+(protocol, fusion, bonds, descriptors) or on (periodic bonds, an ensemble of
+3), star keep/remove, 2 and 3 repeat units and 1 conformer at evaluation.
+``ours_SELECT_ON_TEST`` is a diagnostic (never part of ``--ablations``) that
+selects checkpoints on the test fold, to measure how much of a gap to
+published numbers is protocol.
+
+Every (data set, model) is run for each of ``--seeds`` (the seed sets the
+folds, the conformers and the training randomness; all models share the
+folds of a seed), and the table reports mean +- std over seeds x folds, with
+the validation MSE (training folds only) of our models next to it: settings
+are chosen on that, never on the test folds.
 Published Table 2 rows (MMPolymer, Uni-Mol, TransPolymer) and MMPolymer's
 Table 5 no-pretraining row are added for reference, labelled "published, not
 run here".
 
 Usage::
 
-    python benchmarks/suite.py [--datasets Eea Ei ...] [--models gin ours_3d ...]
-        [--pretrained runs/pre/pretrained.pt] [--quick] [--report-only]
-        [--out benchmarks/results/suite] [--set optim.max_epochs=200 ...]
+    python benchmarks/suite.py [--datasets Eea Ei ...] [--models gin ours ...]
+        [--seeds 0 1 2] [--pretrained runs/pre/pretrained.pt] [--quick]
+        [--report-only] [--out benchmarks/results/accuracy]
+        [--set optim.max_epochs=200 ...]
 
 ``--quick`` (used by the tests): 40 polymers per data set, 2 folds, 1 epoch,
 tiny models. Finished (dataset, model) runs are reused (``--resume`` of the
@@ -35,25 +49,41 @@ import pandas as pd
 
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 from mmpoly_geo.training import load_config, run_finetune
+from mmpoly_geo.training.cross_validation import SELECT_ON_TEST_TAG
 
+#: The training protocol before the accuracy work (issue 9).
+OLD_PROTOCOL = ["optim.lr=5e-4", "optim.max_epochs=100", "optim.patience=20",
+                "optim.ema_decay=0", "finetune.val_fraction=0.1"]
+NO_DESCRIPTORS = ["model.descriptors=false", "data.descriptors=none"]
 MODELS = {
-    "gin": ["model.kind=gin"],
-    "schnet": ["model.kind=schnet"],
-    "visnet": ["model.kind=visnet"],
-    "transformer_1d": ["model.mode=1d"],
+    "gin": ["model.kind=gin"] + NO_DESCRIPTORS,
+    "schnet": ["model.kind=schnet"] + NO_DESCRIPTORS,
+    "visnet": ["model.kind=visnet"] + NO_DESCRIPTORS,
+    "transformer_1d": ["model.mode=1d"] + NO_DESCRIPTORS,
+    "ours": [],
     "ours_3d": ["model.mode=3d"],
-    "ours_1d3d": ["model.mode=both"],
+    "ours_before": ["model.fusion=mean", "model.bonds=false"]
+    + NO_DESCRIPTORS + OLD_PROTOCOL,
 }
-#: Ablations of ours_1d3d (Table 4 star handling, oligomer input, number of
-#: conformers averaged at evaluation); ours_1d3d itself is the reference
-#: (star substitution, 1 repeat unit, all K conformers).
+#: Ablations of ``ours``: each change of the accuracy work switched back (or
+#: an option switched on), Table 4 star handling, oligomer input, number of
+#: conformers averaged at evaluation.
 ABLATIONS = {
-    "ours_1d3d_star_keep": ["model.mode=both", "data.stars=keep"],
-    "ours_1d3d_star_remove": ["model.mode=both", "data.stars=remove"],
-    "ours_1d3d_2_units": ["model.mode=both", "data.repeat_units=2"],
-    "ours_1d3d_3_units": ["model.mode=both", "data.repeat_units=3"],
-    "ours_1d3d_eval_1_conformer": ["model.mode=both",
-                                   "finetune.eval_conformers=1"],
+    "ours_old_protocol": OLD_PROTOCOL,
+    "ours_mean_fusion": ["model.fusion=mean"],
+    "ours_no_bonds": ["model.bonds=false"],
+    "ours_no_descriptors": NO_DESCRIPTORS,
+    "ours_periodic": ["model.periodic=true"],
+    "ours_ensemble_3": ["finetune.ensemble=3"],
+    "ours_star_keep": ["data.stars=keep"],
+    "ours_star_remove": ["data.stars=remove"],
+    "ours_2_units": ["data.repeat_units=2"],
+    "ours_3_units": ["data.repeat_units=3"],
+    "ours_eval_1_conformer": ["finetune.eval_conformers=1"],
+}
+#: Diagnostics: run only when named in --models, labelled in every output.
+DIAGNOSTICS = {
+    "ours" + SELECT_ON_TEST_TAG: ["finetune.select_on_test=true"],
 }
 QUICK = [
     "optim.max_epochs=1", "finetune.folds=2", "data.num_conformers=2",
@@ -95,29 +125,33 @@ PUBLISHED = {
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+",
-                        default=["Eea", "Ei", "EPS", "Nc", "Eat", "Xc", "Egb"],
+                        default=list(BENCHMARKS),
                         choices=list(BENCHMARKS))
     parser.add_argument("--models", nargs="+", default=list(MODELS),
-                        choices=list(MODELS) + list(ABLATIONS),
-                        help="models and/or single ablations to run")
+                        choices=list(MODELS) + list(ABLATIONS)
+                        + list(DIAGNOSTICS),
+                        help="models, single ablations and/or diagnostics")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
+                        help="repeat the CV with these seeds (default: 0)")
     parser.add_argument("--pretrained", help="pretrained.pt for *_pretrained")
     parser.add_argument("--ablations", action="store_true",
-                        help="also run the ablations of ours_1d3d")
+                        help="also run the ablations of ours")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: tabulate the finished runs and "
                              "list the missing ones")
-    parser.add_argument("--out", default="benchmarks/results/suite")
+    parser.add_argument("--out", default="benchmarks/results/accuracy")
     parser.add_argument("--root", default="data")
     parser.add_argument("--set", nargs="*", default=[])
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    models = {m: {**MODELS, **ABLATIONS}[m] for m in args.models}
+    models = {m: {**MODELS, **ABLATIONS, **DIAGNOSTICS}[m]
+              for m in args.models}
     if args.ablations:
         models.update(ABLATIONS)
     if args.pretrained:
-        for m in ("ours_3d", "ours_1d3d"):
+        for m in ("ours", "ours_3d"):
             if m in models:
                 models[m + "_pretrained"] = models[m] + [
                     f"finetune.pretrained={args.pretrained}"]
@@ -131,35 +165,42 @@ def main():
             pd.read_csv(shipped_files(dataset)[0]).iloc[:40, :2].to_csv(
                 subset, index=False)
             source = [f"data.csv={subset}", "data.target=value"]
-        rf_reported = False
-        for i, (name, overrides) in enumerate(models.items()):
-            config = load_config(None, [f"data.root={args.root}"] + source
-                                 + (QUICK if args.quick else []) + overrides
-                                 + [f"finetune.baselines={'[rf]' if i == 0 else '[]'}"]
-                                 + args.set)
-            run_dir = out / "runs" / dataset / name
-            t0 = time.perf_counter()
-            if args.report_only:
-                # summary.json is written once every fold is finished.
-                if not (run_dir / "summary.json").is_file():
-                    missing.append(f"{dataset} {name}")
-                    continue
-            else:
-                run_finetune(config, run_dir, resume=True)
-            # The exact configuration of every reported run, kept with the table.
-            saved = out / "configs" / dataset / f"{name}.yaml"
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run_dir / "config.yaml", saved)
-            metrics = pd.read_csv(run_dir / "metrics.csv")
-            if rf_reported:  # RF is reported once per data set
-                metrics = metrics[metrics.model != "rf_morgan"]
-            rf_reported = rf_reported or "rf_morgan" in set(metrics.model)
-            metrics["model"] = metrics["model"].replace({"mmpolymer": name})
-            metrics["dataset"] = dataset
-            rows.append(metrics)
-            if not args.report_only:
-                print(f"{dataset} {name}: {time.perf_counter() - t0:.0f} s",
-                      flush=True)
+        for seed in args.seeds:
+            rf_reported = False
+            for i, (name, overrides) in enumerate(models.items()):
+                config = load_config(None, [f"data.root={args.root}"] + source
+                                     + (QUICK if args.quick else [])
+                                     + overrides + [
+                                         f"finetune.baselines="
+                                         f"{'[rf]' if i == 0 else '[]'}",
+                                         f"seed={seed}"] + args.set)
+                run_dir = out / "runs" / dataset / name / f"seed{seed}"
+                tag = SELECT_ON_TEST_TAG if config["finetune"][
+                    "select_on_test"] else ""
+                t0 = time.perf_counter()
+                if args.report_only:
+                    # summary.json is written once every fold is finished.
+                    if not (run_dir / f"summary{tag}.json").is_file():
+                        missing.append(f"{dataset} {name} seed {seed}")
+                        continue
+                else:
+                    run_finetune(config, run_dir, resume=True)
+                # The exact configuration of every reported run.
+                saved = out / "configs" / dataset / f"{name}_seed{seed}.yaml"
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(run_dir / "config.yaml", saved)
+                metrics = pd.read_csv(run_dir / f"metrics{tag}.csv")
+                if rf_reported:  # RF is reported once per data set and seed
+                    metrics = metrics[metrics.model != "rf_morgan"]
+                rf_reported = rf_reported or "rf_morgan" in set(metrics.model)
+                metrics["model"] = metrics["model"].replace(
+                    {f"mmpolymer{tag}": name})
+                metrics["dataset"] = dataset
+                metrics["seed"] = seed
+                rows.append(metrics)
+                if not args.report_only:
+                    print(f"{dataset} {name} seed {seed}: "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
     if missing:
         print(f"not finished ({len(missing)}): " + ", ".join(missing))
     if not rows:
@@ -171,7 +212,8 @@ def main():
     seconds = time.perf_counter() - start
     (out / "run.json").write_text(json.dumps(
         {"command": " ".join(["python"] + sys.argv), "datasets": args.datasets,
-         "models": list(models), "quick": args.quick, "set": args.set,
+         "models": list(models), "seeds": args.seeds, "quick": args.quick,
+         "set": args.set,
          "report_only": args.report_only, "missing": missing,
          "seconds": seconds}, indent=2))
     print(table)
@@ -180,26 +222,39 @@ def main():
 
 
 def write_table(metrics, datasets, path):
-    lines = []
+    """RMSE and R² (mean ± population std over seeds x folds, and the number
+    of runs), the validation MSE of our models (training folds only), and the
+    published rows."""
+    lines = ["Mean ± std over seeds x folds (n = number of test folds "
+             "pooled). Settings are chosen on the validation MSE (a split "
+             "of the training folds), never on the test folds; rows ending "
+             f"in {SELECT_ON_TEST_TAG} are a diagnostic that selects on the "
+             "test fold. Published rows select on the held-out fold as "
+             "their code does, and use other folds.", ""]
     for metric, label in (("rmse", "RMSE (lower is better)"),
-                          ("r2", "R² (higher is better)")):
+                          ("r2", "R² (higher is better)"),
+                          ("val_mse", "validation MSE, training folds only "
+                                      "(lower is better)")):
         lines += [f"### {label}", "",
                   "| model | " + " | ".join(datasets) + " |",
                   "|---|" + "---|" * len(datasets)]
         for model, group in metrics.groupby("model", sort=False):
+            if metric not in group or group[metric].isna().all():
+                continue
             cells = []
             for d in datasets:
-                v = group[group.dataset == d][metric]
-                cells.append(f"{v.mean():.3f} ± {v.std(ddof=0):.3f}"
-                             if len(v) else "-")
+                v = group[group.dataset == d][metric].dropna()
+                cells.append(f"{v.mean():.3f} ± {v.std(ddof=0):.3f} "
+                             f"(n={len(v)})" if len(v) else "-")
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
-        k = 0 if metric == "rmse" else 2
-        for model, values in PUBLISHED.items():
-            cells = [f"{values[d][k]:.3f}" + (
-                "" if values[d][k + 1] is None else f" ± {values[d][k + 1]:.3f}")
-                for d in datasets]
-            lines.append(f"| {model} (published, not run here) | "
-                         + " | ".join(cells) + " |")
+        if metric != "val_mse":
+            k = 0 if metric == "rmse" else 2
+            for model, values in PUBLISHED.items():
+                cells = [f"{values[d][k]:.3f}" + (
+                    "" if values[d][k + 1] is None
+                    else f" ± {values[d][k + 1]:.3f}") for d in datasets]
+                lines.append(f"| {model} (published, not run here) | "
+                             + " | ".join(cells) + " |")
         lines.append("")
     text = "\n".join(lines)
     Path(path).write_text(text)

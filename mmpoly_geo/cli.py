@@ -22,6 +22,10 @@ def _add_featurizer_args(p: argparse.ArgumentParser):
                    help="oligomer length for the 3D input (default: 1)")
     g.add_argument("--cutoff", type=float, default=5.0,
                    help="radius-graph cutoff in Angstrom (default: 5.0)")
+    g.add_argument("--descriptors", default="rdkit+morgan",
+                   choices=["none", "rdkit", "morgan", "rdkit+morgan"],
+                   help="whole-polymer descriptors to store (default: "
+                        "rdkit+morgan, as fine-tuning uses)")
 
 
 def _prepare(args) -> int:
@@ -40,7 +44,8 @@ def _prepare(args) -> int:
             num_conformers=args.num_conformers, seed=args.seed,
             hydrogens=args.hydrogens, mmff=args.mmff,
             repeat_units=args.repeat_units, cutoff=args.cutoff,
-            num_workers=args.num_workers, force_reload=args.force_reload)
+            descriptors=args.descriptors, num_workers=args.num_workers,
+            force_reload=args.force_reload)
     elapsed = time.perf_counter() - start
     data = dataset._data
     total = len(dataset) + len(dataset.rejected)

@@ -60,29 +60,47 @@ def test_suite_quick_mode(tmp_path):
     assert "(published, not run here)" in out
     metrics = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     expected = {"rf_morgan", "gin", "schnet", "visnet", "transformer_1d",
-                "ours_3d", "ours_1d3d", "ours_1d3d_star_keep",
-                "ours_1d3d_star_remove", "ours_1d3d_2_units",
-                "ours_1d3d_3_units", "ours_1d3d_eval_1_conformer"}
+                "ours", "ours_3d", "ours_before", "ours_old_protocol",
+                "ours_mean_fusion", "ours_no_bonds", "ours_no_descriptors",
+                "ours_periodic", "ours_ensemble_3", "ours_star_keep",
+                "ours_star_remove", "ours_2_units", "ours_3_units",
+                "ours_eval_1_conformer"}
     assert set(metrics.model) == expected
+    assert set(metrics.seed) == {0}
     # Identical folds for every model: same test-set sizes per fold.
     sizes = metrics.groupby("model")["n_test"].apply(tuple)
     assert sizes.nunique() == 1
+    # Validation MSE (training folds) for our models, none for baselines.
+    assert metrics[metrics.model == "ours"]["val_mse"].notna().all()
+    assert metrics[metrics.model == "rf_morgan"]["val_mse"].isna().all()
     table = (tmp_path / "suite" / "results.md").read_text()
     assert "| MMPolymer (published, not run here) | 0.061 ± 0.016 |" in table
     assert ("| MMPolymer without pretraining (published, not run here) | 0.122 |"
             in table)
+    assert "(n=2)" in table and "### validation MSE" in table
     assert (tmp_path / "suite" / "rmse.png").stat().st_size > 5000
-    saved = tmp_path / "suite" / "configs" / "Eat" / "ours_1d3d_star_keep.yaml"
+    saved = tmp_path / "suite" / "configs" / "Eat" / "ours_star_keep_seed0.yaml"
     assert "stars: keep" in saved.read_text()
+    before = tmp_path / "suite" / "configs" / "Eat" / "ours_before_seed0.yaml"
+    assert "fusion: mean" in before.read_text()
 
-    # --report-only tabulates finished runs, trains nothing, names the rest.
+    # A second seed and the test-selection diagnostic, labelled as such.
+    out = _run("benchmarks/suite.py", "--quick", "--datasets", "Eat",
+               "--models", "ours", "ours_SELECT_ON_TEST", "--seeds", "1",
+               "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    assert "| ours_SELECT_ON_TEST |" in out
+    run = tmp_path / "suite" / "runs" / "Eat" / "ours_SELECT_ON_TEST" / "seed1"
+    assert (run / "metrics_SELECT_ON_TEST.csv").is_file()
+
+    # --report-only tabulates finished runs, trains nothing, names the rest;
+    # seeds are pooled (2 folds x 2 seeds).
     out = _run("benchmarks/suite.py", "--quick", "--report-only",
-               "--datasets", "Eat", "Eea", "--models", "schnet", "gin",
-               "ours_1d3d_star_keep", "--out", str(tmp_path / "suite"),
+               "--datasets", "Eat", "Eea", "--models", "ours", "gin",
+               "--seeds", "0", "1", "--out", str(tmp_path / "suite"),
                "--root", str(tmp_path / "d"))
-    assert ("not finished (3): Eea schnet, Eea gin, Eea ours_1d3d_star_keep"
-            in out)
+    assert ("not finished (5): Eat gin seed 1, Eea ours seed 0, Eea gin "
+            "seed 0, Eea ours seed 1, Eea gin seed 1" in out)
     assert not (tmp_path / "suite" / "runs" / "Eea").exists()
     report = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     assert report.model.value_counts().to_dict() == {
-        "schnet": 2, "gin": 2, "rf_morgan": 2, "ours_1d3d_star_keep": 2}
+        "ours": 4, "rf_morgan": 4, "gin": 2}

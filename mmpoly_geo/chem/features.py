@@ -68,18 +68,26 @@ def atom_features(mol: Chem.Mol) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64).reshape(-1, len(ATOM_FEATURES))
 
 
+def bond_features(bond) -> tuple:
+    """The :data:`BOND_FEATURES` of one RDKit bond (all zeros for
+    :obj:`None`)."""
+    if bond is None:
+        return (0,) * len(BOND_FEATURES)
+    return (
+        _index(_BOND_TYPE + [None], bond.GetBondType()),
+        _index(_BOND_STEREO, bond.GetStereo()),
+        int(bond.GetIsConjugated()),
+        int(bond.IsInRing()),
+    )
+
+
 def bond_graph(mol: Chem.Mol):
     """Returns ``(edge_index [2, 2B], edge_attr [2B, 4])`` (int64), both
     directions of each bond, sorted by source then target atom."""
     src, dst, attr = [], [], []
     for bond in mol.GetBonds():
         i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        f = (
-            _index(_BOND_TYPE + [None], bond.GetBondType()),
-            _index(_BOND_STEREO, bond.GetStereo()),
-            int(bond.GetIsConjugated()),
-            int(bond.IsInRing()),
-        )
+        f = bond_features(bond)
         src += [i, j]
         dst += [j, i]
         attr += [f, f]

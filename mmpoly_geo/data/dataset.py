@@ -54,7 +54,7 @@ class PolymerDataset(InMemoryDataset):
             unlabelled data (named benchmarks default to ``"value"``). Empty
             cells become ``NaN``; non-numeric cells reject the row.
         num_conformers, seed, hydrogens, mmff, repeat_units, cutoff, max_atoms,
-        stars:
+        stars, descriptors:
             see :class:`~mmpoly_geo.data.PolymerFeaturizer`.
         num_workers (int, optional): Processes for processing; :obj:`None`
             uses all cores, :obj:`0` processes in this process.
@@ -80,6 +80,7 @@ class PolymerDataset(InMemoryDataset):
                  hydrogens: bool = False, mmff: bool = False,
                  repeat_units: int = 1, cutoff: float = 5.0,
                  max_atoms: int = MAX_ATOMS, stars: str = "substitute",
+                 descriptors: str = "rdkit+morgan",
                  num_workers: Optional[int] = None,
                  transform: Optional[Callable] = None,
                  pre_transform: Optional[Callable] = None,
@@ -107,7 +108,7 @@ class PolymerDataset(InMemoryDataset):
         self.featurizer = PolymerFeaturizer(
             num_conformers=num_conformers, seed=seed, hydrogens=hydrogens,
             mmff=mmff, repeat_units=repeat_units, cutoff=cutoff,
-            max_atoms=max_atoms, stars=stars)
+            max_atoms=max_atoms, stars=stars, descriptors=descriptors)
         self._tag = self._settings_hash()
         super().__init__(os.path.join(root, self.name), transform,
                          pre_transform, pre_filter, log=log,

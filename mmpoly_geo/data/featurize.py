@@ -11,11 +11,14 @@ import torch
 from rdkit import Chem
 
 from mmpoly_geo.chem.conformers import CONFORMER_METHODS, generate_conformers
-from mmpoly_geo.chem.features import atom_features, bond_graph
+from mmpoly_geo.chem.descriptors import DESCRIPTOR_SETS, descriptor_vector
+from mmpoly_geo.chem.errors import StarSubstitutionError
+from mmpoly_geo.chem.features import atom_features, bond_graph, bond_features
 from mmpoly_geo.chem.oligomer import build_oligomer
 from mmpoly_geo.chem.psmiles import (
     MAX_ATOMS, STAR_PROP, canonicalize_psmiles, parse_psmiles, polymer_key)
-from mmpoly_geo.chem.star_substitution import star_substitution
+from mmpoly_geo.chem.star_substitution import (
+    star_neighbours, star_substitution)
 from mmpoly_geo.data.polymer_data import PolymerData
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
@@ -25,7 +28,7 @@ STAR_MODES = ("substitute", "keep", "remove")
 
 #: Bumped whenever the features or coordinates produced for the same input and
 #: settings change, so that cached datasets are processed again.
-FEATURIZER_VERSION = 2
+FEATURIZER_VERSION = 3
 
 
 @dataclass
@@ -51,6 +54,13 @@ class PolymerFeaturizer:
             :obj:`hydrogens`) or
             ``"remove"`` (deleted; their neighbours get a hydrogen) - the
             MMPolymer Table 4 ablation. (default: ``"substitute"``)
+        descriptors (str): Whole-polymer descriptors stored as
+            :obj:`descriptors` :math:`[1, D]`: ``"rdkit"`` (the RDKit 2D
+            descriptors of the star-substituted repeat unit), ``"morgan"``
+            (Morgan counts of the P-SMILES, radius 2, 2048 bits, as the
+            random-forest baseline), ``"rdkit+morgan"`` or ``"none"``.
+            ``NaN`` where RDKit cannot compute a value. (default:
+            ``"rdkit+morgan"``)
 
     .. code-block:: python
 
@@ -65,8 +75,12 @@ class PolymerFeaturizer:
     max_atoms: int = MAX_ATOMS
     vocab: Optional[str] = None
     stars: str = "substitute"
+    descriptors: str = "rdkit+morgan"
 
     def __post_init__(self):
+        if self.descriptors not in DESCRIPTOR_SETS:
+            raise ValueError(f"descriptors must be one of {DESCRIPTOR_SETS}, "
+                             f"got {self.descriptors!r}")
         if self.stars not in STAR_MODES:
             raise ValueError(f"stars must be one of {STAR_MODES}, got "
                              f"{self.stars!r}")
@@ -101,10 +115,16 @@ class PolymerFeaturizer:
         params.removeIsotopes = True  # deuterium: implicit H in the 3D input
         params.removeDummyNeighbors = True
         mol = Chem.RemoveHs(mol, params)
+        descriptors = self._descriptors(canonical, mol)
         mol, unit = build_oligomer(mol, self.repeat_units)
+        s1, n1, s2, n2 = star_neighbours(mol)
+        periodic = _periodic_bond(mol, s1, n1, n2)
         if self.stars == "remove":
             heavy, unit = _remove_stars(mol, unit)
             geometry = heavy
+            # Atom indices after the stars are removed.
+            periodic = (periodic[0] - (periodic[0] > s1) - (periodic[0] > s2),
+                        periodic[1])
         else:
             geometry = star_substitution(mol)
             heavy = geometry if self.stars == "substitute" else mol
@@ -125,8 +145,20 @@ class PolymerFeaturizer:
             x=x, z=x[:, 0].copy(), is_star=x[:, -1].astype(bool), unit=unit,
             pos_confs=confs.pos.transpose(1, 0, 2).copy(),
             edge_index=edge_index, edge_attr=edge_attr,
+            periodic_edge_index=periodic[0], periodic_edge_attr=periodic[1],
+            descriptors=descriptors,
             conf_method=CONFORMER_METHODS.index(confs.method),
         )
+
+    def _descriptors(self, canonical: str, unit: Chem.Mol) -> np.ndarray:
+        if self.descriptors == "none":
+            return np.zeros(0, dtype=np.float32)
+        try:
+            capped = star_substitution(unit)
+        except StarSubstitutionError:
+            capped = _remove_stars(unit, np.zeros(unit.GetNumAtoms()))[0]
+        return descriptor_vector(self.descriptors, Chem.MolFromSmiles(canonical),
+                                 capped)
 
     def to_data(self, arrays: Dict[str, object],
                 y: Optional[Sequence[float]] = None) -> PolymerData:
@@ -143,6 +175,9 @@ class PolymerFeaturizer:
             pos=pos, pos_confs=pos_confs,
             edge_index=torch.from_numpy(arrays["edge_index"]),
             edge_attr=torch.from_numpy(arrays["edge_attr"]),
+            periodic_edge_index=torch.from_numpy(arrays["periodic_edge_index"]),
+            periodic_edge_attr=torch.from_numpy(arrays["periodic_edge_attr"]),
+            descriptors=torch.from_numpy(arrays["descriptors"]).view(1, -1),
             radius_edge_index=radius_graph(pos, self.cutoff),
             radius_cutoff=torch.tensor([float(self.cutoff)]),
             conf_method=torch.tensor([arrays["conf_method"]]),
@@ -155,6 +190,20 @@ class PolymerFeaturizer:
     def __call__(self, psmiles: str,
                  y: Optional[Sequence[float]] = None) -> PolymerData:
         return self.to_data(self.arrays(psmiles), y)
+
+
+def _periodic_bond(mol: Chem.Mol, s1: int, n1: int, n2: int):
+    """The bond that closes the repeat unit into a ring (the atoms bonded to
+    the two stars, with the star bond's features), both directions:
+    ``(edge_index [2, 2], edge_attr [2, 4])``. Two atoms bonded already
+    (``*CC(*)C``) get a second, parallel edge, as in periodic polymer graphs;
+    empty when both stars sit on one atom (no self-loops)."""
+    if n1 == n2:
+        return (np.zeros((2, 0), dtype=np.int64),
+                np.zeros((0, len(bond_features(None))), dtype=np.int64))
+    f = bond_features(mol.GetBondBetweenAtoms(s1, n1))
+    return (np.array([[n1, n2], [n2, n1]], dtype=np.int64),
+            np.array([f, f], dtype=np.int64))
 
 
 def _remove_stars(mol: Chem.Mol, unit: np.ndarray):

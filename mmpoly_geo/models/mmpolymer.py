@@ -12,8 +12,10 @@ from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
 from mmpoly_geo.nn import (
     AtomTypeHead, ContrastiveAlignment, CoordinateDenoisingHead,
-    DensePairEncoder, EquivariantEncoder, MaskedTokenHead, PaiNNEncoder,
-    PropertyHead, SequenceEncoder)
+    DensePairEncoder, DescriptorEncoder, EncoderOutput, EquivariantEncoder,
+    MaskedTokenHead, ModalityFusion, PaiNNEncoder, PropertyHead,
+    SequenceEncoder)
+from mmpoly_geo.nn.typed_edges import NUM_EDGE_TYPES, typed_edges
 
 ENCODERS_3D = {
     "equivariant": EquivariantEncoder,
@@ -21,19 +23,23 @@ ENCODERS_3D = {
     "dense": DensePairEncoder,
 }
 MODES = ("1d", "3d", "both")
-CHECKPOINT_FORMAT = "mmpoly_geo.MMPolymer/1"
+# /2: concatenation fusion, bond-typed 3D edges, descriptor branch.
+CHECKPOINT_FORMAT = "mmpoly_geo.MMPolymer/2"
 
 
 class MMPolymer(torch.nn.Module):
     r"""Multimodal polymer model: a :class:`~mmpoly_geo.nn.SequenceEncoder`
-    over P-SMILES tokens and a 3D encoder over the radius graph, whose pooled
-    vectors are projected to a common size and fused by averaging the
-    modalities in use, followed by a property head; pretraining heads are
-    attached too.
+    over P-SMILES tokens, a 3D encoder over the radius graph (whose edges
+    carry their bond type, so the encoder sees chemistry as well as
+    geometry) and optionally a :class:`~mmpoly_geo.nn.DescriptorEncoder` of
+    whole-polymer descriptors, fused by :class:`~mmpoly_geo.nn.ModalityFusion`
+    and followed by a property head; pretraining heads are attached too.
 
-    Averaging (instead of MMPolymer's concatenation) keeps the head's input
-    size independent of :obj:`mode`, so a model pretrained with both
-    modalities can be fine-tuned or evaluated with one (``"1d"``/``"3d"``).
+    With ``fusion="concat"`` (MMPolymer's choice) a modality left out by
+    :obj:`mode` contributes zeros, and modality dropout in training teaches
+    the model to predict from either branch, so one model serves
+    ``mode="1d"``, ``"3d"`` and ``"both"``. The descriptor branch, when
+    built, is used in every mode.
 
     Args:
         vocab_size (int, optional): Token ids. (default: the shipped vocabulary)
@@ -43,11 +49,24 @@ class MMPolymer(torch.nn.Module):
         encoder_3d (str, optional): ``"equivariant"`` (e3nn),
             ``"painn"`` or ``"dense"`` (Uni-Mol-style). (default:
             ``"equivariant"``)
-        fusion_channels (int, optional): Common projected size.
+        fusion_channels (int, optional): Projected size per modality.
             (default: :obj:`256`)
         sequence_kwargs (dict, optional): Arguments of the sequence encoder.
         encoder_3d_kwargs (dict, optional): Arguments of the 3D encoder.
         dropout (float, optional): Property-head dropout. (default: :obj:`0.1`)
+        fusion (str, optional): ``"concat"`` or ``"mean"``.
+            (default: ``"concat"``)
+        modality_dropout (float, optional): Training-time probability of
+            dropping a modality per sample (``"concat"``). (default: :obj:`0.1`)
+        bonds (bool, optional): Give the 3D encoder each edge's bond type
+            (``"equivariant"`` only). (default: :obj:`None`, meaning
+            :obj:`True` for ``"equivariant"`` and :obj:`False` otherwise)
+        periodic (bool, optional): Add the periodic closure bond (the repeat
+            unit's two ends, :obj:`data.periodic_edge_index`) to the 3D
+            encoder's edges (needs :obj:`bonds`). (default: :obj:`False`)
+        num_descriptors (int, optional): Size :math:`D` of
+            :obj:`data.descriptors`; :obj:`0` builds no descriptor branch.
+            (default: :obj:`0`)
 
     Forward input: a (batched) :class:`~mmpoly_geo.data.PolymerData`. Output:
     a dict with ``pred`` :math:`[B, T]`, ``fused`` :math:`[B, D]` and, for the
@@ -60,33 +79,64 @@ class MMPolymer(torch.nn.Module):
                  fusion_channels: int = 256,
                  sequence_kwargs: Optional[Dict[str, Any]] = None,
                  encoder_3d_kwargs: Optional[Dict[str, Any]] = None,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, fusion: str = "concat",
+                 modality_dropout: float = 0.1, bonds: Optional[bool] = None,
+                 periodic: bool = False, num_descriptors: int = 0):
         super().__init__()
         if encoder_3d not in ENCODERS_3D:
             raise ValueError(f"encoder_3d must be one of {list(ENCODERS_3D)}, "
                              f"got {encoder_3d!r}")
+        if bonds is None:
+            bonds = encoder_3d == "equivariant"
+        if bonds and encoder_3d != "equivariant":
+            raise ValueError(f"bonds=True needs encoder_3d='equivariant' "
+                             f"(got {encoder_3d!r}); set bonds=False")
+        if periodic and not bonds:
+            raise ValueError("periodic=True needs bonds=True")
         if vocab_size is None:
             vocab_size = len(PSmilesTokenizer())
         self._config = dict(
             vocab_size=vocab_size, num_targets=num_targets, mode=mode,
             encoder_3d=encoder_3d, fusion_channels=fusion_channels,
             sequence_kwargs=dict(sequence_kwargs or {}),
-            encoder_3d_kwargs=dict(encoder_3d_kwargs or {}), dropout=dropout)
+            encoder_3d_kwargs=dict(encoder_3d_kwargs or {}), dropout=dropout,
+            fusion=fusion, modality_dropout=modality_dropout, bonds=bonds,
+            periodic=periodic, num_descriptors=num_descriptors)
         self.mode = mode
+        self.bonds = bonds
+        self.periodic = periodic
         self.sequence_encoder = SequenceEncoder(vocab_size,
                                                 **self._config["sequence_kwargs"])
-        self.encoder_3d = ENCODERS_3D[encoder_3d](
-            **self._config["encoder_3d_kwargs"])
+        kwargs_3d = dict(self._config["encoder_3d_kwargs"])
+        if bonds:
+            kwargs_3d.setdefault("num_edge_types", NUM_EDGE_TYPES)
+        self.encoder_3d = ENCODERS_3D[encoder_3d](**kwargs_3d)
         h1 = self.sequence_encoder.hidden_channels
         h3 = self.encoder_3d.out_channels
-        self.project_1d = _projection(h1, fusion_channels)
-        self.project_3d = _projection(h3, fusion_channels)
-        self.property_head = PropertyHead(fusion_channels, num_targets,
-                                          dropout=dropout)
+        modalities = {"1d": h1, "3d": h3}
+        self.descriptor_encoder = None
+        if num_descriptors:
+            self.descriptor_encoder = DescriptorEncoder(
+                num_descriptors, fusion_channels, dropout=dropout)
+            modalities["descriptors"] = fusion_channels
+        self.fusion = ModalityFusion(modalities, fusion_channels, fusion,
+                                     modality_dropout)
+        self.property_head = PropertyHead(self.fusion.out_channels,
+                                          num_targets, dropout=dropout)
         self.token_head = MaskedTokenHead(h1, vocab_size)
         self.atom_type_head = AtomTypeHead(h3)
         self.denoising_head = CoordinateDenoisingHead()
         self.contrastive = ContrastiveAlignment(h1, h3)
+
+    @property
+    def project_1d(self) -> torch.nn.Module:
+        """Projection of the pooled sequence vector into the fused space."""
+        return self.fusion.projections["1d"]
+
+    @property
+    def project_3d(self) -> torch.nn.Module:
+        """Projection of the pooled 3D vector into the fused space."""
+        return self.fusion.projections["3d"]
 
     @property
     def mode(self) -> str:
@@ -111,26 +161,76 @@ class MMPolymer(torch.nn.Module):
                     if isinstance(m, torch.nn.Linear):
                         m.reset_parameters()
 
-    def forward(self, data, mode: Optional[str] = None) -> Dict[str, Tensor]:
+    def encode_3d(self, data, x: Optional[Tensor] = None,
+                  pos: Optional[Tensor] = None,
+                  radius_edge_index: Optional[Tensor] = None) -> EncoderOutput:
+        """Runs the 3D encoder on :obj:`data` (or on the given atom features,
+        coordinates and radius graph, e.g. masked and noised ones in
+        pretraining), adding bond types and periodic bonds as configured."""
+        x = data.x if x is None else x
+        pos = data.pos if pos is None else pos
+        edges = (data.radius_edge_index if radius_edge_index is None
+                 else radius_edge_index)
+        batch = getattr(data, "batch", None)
+        if not self.bonds:
+            return self.encoder_3d(x, pos, edges, batch)
+        periodic = ((data.periodic_edge_index, data.periodic_edge_attr[:, 0])
+                    if self.periodic else (None, None))
+        edges, edge_type = typed_edges(edges, data.edge_index,
+                                       data.edge_attr[:, 0], pos.size(0),
+                                       *periodic)
+        return self.encoder_3d(x, pos, edges, batch, edge_type=edge_type)
+
+    def forward(self, data, mode: Optional[str] = None,
+                generator: Optional[torch.Generator] = None
+                ) -> Dict[str, Tensor]:
+        """:obj:`generator` drives modality dropout in training (default:
+        the global RNG)."""
         mode = mode or self.mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         out: Dict[str, Tensor] = {}
-        fused = []
+        inputs: Dict[str, Tensor] = {}
         if mode in ("1d", "both"):
             tokens, mask = to_dense_tokens(data)
             states, pooled = self.sequence_encoder(tokens, mask)
             out.update(token_states=states, token_mask=mask, pooled_1d=pooled)
-            fused.append(self.project_1d(pooled))
+            inputs["1d"] = pooled
         if mode in ("3d", "both"):
-            enc = self.encoder_3d(data.x, data.pos, data.radius_edge_index,
-                                  getattr(data, "batch", None))
+            self._check_cutoff(data)
+            enc = self.encode_3d(data)
             out.update(atom_states=enc.node, pooled_3d=enc.pooled,
                        vectors=enc.vectors)
-            fused.append(self.project_3d(enc.pooled))
-        out["fused"] = torch.stack(fused).mean(0)
+            inputs["3d"] = enc.pooled
+        if self.descriptor_encoder is not None:
+            descriptors = getattr(data, "descriptors", None)
+            if descriptors is None or descriptors.size(-1) != \
+                    self.descriptor_encoder.in_channels:
+                raise ValueError(
+                    f"this model needs data.descriptors with "
+                    f"{self.descriptor_encoder.in_channels} columns, got "
+                    f"{None if descriptors is None else descriptors.size(-1)}"
+                    f"; process the data with the featurizer's descriptors "
+                    f"setting used in training")
+            inputs["descriptors"] = self.descriptor_encoder(descriptors)
+        out["fused"] = self.fusion(inputs, generator)
         out["pred"] = self.property_head(out["fused"])
         return out
+
+    def _check_cutoff(self, data):
+        cutoff = getattr(self.encoder_3d, "cutoff", None)
+        given = getattr(data, "radius_cutoff", None)
+        if cutoff is None or given is None or given.numel() == 0:
+            return
+        if not torch.allclose(given.float(), given.new_full(
+                given.shape, float(cutoff)).float()):
+            raise ValueError(
+                f"the data's radius graph was built with cutoff "
+                f"{given.view(-1)[0].item():g} A but the 3D encoder's radial "
+                f"basis ends at {cutoff:g} A; build the model with "
+                f"encoder_3d_kwargs={{'cutoff': "
+                f"{given.view(-1)[0].item():g}}} (the finetune and pretrain "
+                f"commands set it from data.cutoff)")
 
     def save(self, path: Union[str, Path]):
         """Writes configuration and weights (loadable with
@@ -161,6 +261,9 @@ class MMPolymer(torch.nn.Module):
         return (f"{self.__class__.__name__}(mode={self.mode!r}, "
                 f"encoder_3d={c['encoder_3d']!r}, vocab_size={c['vocab_size']}, "
                 f"num_targets={c['num_targets']}, "
+                f"fusion={c['fusion']!r}, bonds={c['bonds']}, "
+                f"periodic={c['periodic']}, "
+                f"num_descriptors={c['num_descriptors']}, "
                 f"fusion_channels={c['fusion_channels']})")
 
 
@@ -180,10 +283,3 @@ def read_checkpoint(path: Path, fmt: str, readable: str, kind: str,
     if not isinstance(blob, dict) or blob.get("format") != fmt:
         raise ValueError(f"{path} is not {kind} (expected format {fmt!r})")
     return blob
-
-
-def _projection(in_channels: int, out_channels: int) -> torch.nn.Module:
-    return torch.nn.Sequential(
-        torch.nn.Linear(in_channels, out_channels), torch.nn.GELU(),
-        torch.nn.Linear(out_channels, out_channels),
-        torch.nn.LayerNorm(out_channels))

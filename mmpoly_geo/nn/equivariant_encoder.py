@@ -9,11 +9,11 @@ from e3nn import o3
 from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import FullyConnectedNet, Gate
 from torch import Tensor
-from torch_geometric.nn import global_mean_pool
 from torch_geometric.utils import scatter
 
 from mmpoly_geo.nn.atom_encoder import AtomEncoder
 from mmpoly_geo.nn.encoder_output import EncoderOutput
+from mmpoly_geo.nn.pooling import GraphPooling
 
 class EquivariantInteraction(torch.nn.Module):
     r"""One NequIP-style interaction: channel-wise (``uvu``) tensor product of
@@ -98,18 +98,30 @@ class EquivariantEncoder(torch.nn.Module):
             (default: :obj:`16.0`)
         out_channels (int, optional): Size of :obj:`node`/:obj:`pooled`
             outputs; :obj:`hidden_channels` if :obj:`None`.
+        num_edge_types (int, optional): Categories of :obj:`edge_type` (e.g.
+            :data:`~mmpoly_geo.nn.typed_edges.NUM_EDGE_TYPES`: not bonded,
+            bond types, periodic bonds); their learned embedding joins the
+            radial basis as input of the radial MLP, so the encoder tells a
+            C-C bond from a C=C bond and from a non-bonded pair. :obj:`0`:
+            geometry only. (default: :obj:`0`)
+        edge_channels (int, optional): Size of that embedding.
+            (default: :obj:`16`)
+        pooling (str, optional): ``"mean"``, ``"sum"`` or ``"attention"``
+            over atoms. (default: ``"mean"``)
 
     Shapes:
         :obj:`x` :math:`[N, F]` categorical atom features, :obj:`pos`
         :math:`[N, 3]`, :obj:`edge_index` :math:`[2, E]`, :obj:`batch`
-        :math:`[N]` -> :class:`EncoderOutput` (node :math:`[N, H]`, pooled
-        :math:`[B, H]`, vectors :math:`[N, 3]`).
+        :math:`[N]`, :obj:`edge_type` :math:`[E]` (with
+        :obj:`num_edge_types`) -> :class:`EncoderOutput` (node
+        :math:`[N, H]`, pooled :math:`[B, H]`, vectors :math:`[N, 3]`).
     """
     def __init__(self, hidden_channels: int = 64, vector_channels: int = 16,
                  lmax: int = 1, num_layers: int = 3, cutoff: float = 5.0,
                  num_basis: int = 8, radial_hidden: int = 64,
                  avg_num_neighbors: float = 16.0,
-                 out_channels: Optional[int] = None):
+                 out_channels: Optional[int] = None, num_edge_types: int = 0,
+                 edge_channels: int = 16, pooling: str = "mean"):
         super().__init__()
         if lmax < 1:
             raise ValueError(f"lmax must be >= 1, got {lmax}")
@@ -119,7 +131,11 @@ class EquivariantEncoder(torch.nn.Module):
         self.num_layers = num_layers
         self.cutoff = cutoff
         self.num_basis = num_basis
+        self.num_edge_types = num_edge_types
         self.out_channels = out_channels or hidden_channels
+        self.edge_embedding = (torch.nn.Embedding(num_edge_types, edge_channels)
+                               if num_edge_types else None)
+        radial_in = num_basis + (edge_channels if num_edge_types else 0)
         irreps_sh = o3.Irreps.spherical_harmonics(lmax)
         hidden = o3.Irreps(f"{hidden_channels}x0e") + o3.Irreps(
             [(vector_channels, (l, (-1) ** l)) for l in range(1, lmax + 1)])
@@ -130,7 +146,7 @@ class EquivariantEncoder(torch.nn.Module):
         irreps_in = o3.Irreps(f"{hidden_channels}x0e")
         for _ in range(num_layers):
             self.layers.append(EquivariantInteraction(
-                str(irreps_in), str(hidden), str(irreps_sh), num_basis,
+                str(irreps_in), str(hidden), str(irreps_sh), radial_in,
                 radial_hidden, avg_num_neighbors))
             irreps_in = hidden
         self.node_out = torch.nn.Sequential(
@@ -138,6 +154,7 @@ class EquivariantEncoder(torch.nn.Module):
             torch.nn.SiLU(),
             torch.nn.Linear(self.out_channels, self.out_channels))
         self.vector_out = o3.Linear(hidden, o3.Irreps("1x1o"))
+        self.pool = GraphPooling(self.out_channels, pooling)
 
     def reset_parameters(self):
         """Re-initialises all weights."""
@@ -152,22 +169,31 @@ class EquivariantEncoder(torch.nn.Module):
                 module.reset_parameters()
 
     def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor,
-                batch: Optional[Tensor] = None) -> EncoderOutput:
+                batch: Optional[Tensor] = None,
+                edge_type: Optional[Tensor] = None) -> EncoderOutput:
         if batch is None:
             batch = torch.zeros(pos.size(0), dtype=torch.long,
                                 device=pos.device)
+        if (edge_type is None) != (self.edge_embedding is None):
+            raise ValueError("edge_type must be given exactly when the "
+                             "encoder was built with num_edge_types > 0")
         src, dst = edge_index
         vec = pos[src] - pos[dst]
         edge_sh = self.sh(vec)
         length = vec.norm(dim=-1)
+        # Zero beyond the cutoff: bonds longer than it (periodic closures)
+        # are told apart by their type alone.
         edge_radial = soft_one_hot_linspace(
             length, 0.0, self.cutoff, self.num_basis, basis="smooth_finite",
             cutoff=True) * math.sqrt(self.num_basis)
+        if self.edge_embedding is not None:
+            edge_radial = torch.cat([edge_radial, self.edge_embedding(
+                edge_type).to(edge_radial.dtype)], dim=-1)
         h = self.atom_encoder(x).to(pos.dtype)
         for layer in self.layers:
             h = layer(h, src, dst, edge_sh, edge_radial)
         node = self.node_out(h[:, :self.hidden_channels])
-        pooled = global_mean_pool(node, batch)
+        pooled = self.pool(node, batch)
         # e3nn 0.6 orders l=1 components as (x, y, z), like pos.
         vectors = self.vector_out(h)
         return EncoderOutput(node, pooled, vectors)
@@ -176,4 +202,5 @@ class EquivariantEncoder(torch.nn.Module):
         return (f"{self.__class__.__name__}(hidden_channels="
                 f"{self.hidden_channels}, vector_channels="
                 f"{self.vector_channels}, lmax={self.lmax}, num_layers="
-                f"{self.num_layers}, cutoff={self.cutoff})")
+                f"{self.num_layers}, cutoff={self.cutoff}, num_edge_types="
+                f"{self.num_edge_types}, pooling={self.pool.kind!r})")

@@ -1,21 +1,11 @@
 """Classical baseline: random forest on Morgan count fingerprints."""
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
-from rdkit import Chem
-from rdkit.Chem import rdFingerprintGenerator
 
+from mmpoly_geo.chem.descriptors import morgan_counts
 
-def morgan_counts(psmiles: Sequence[str], radius: int = 2,
-                  size: int = 2048) -> np.ndarray:
-    """Morgan count fingerprints of P-SMILES (stars are dummy atoms),
-    shape :obj:`[N, size]`."""
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius,
-                                                         fpSize=size)
-    return np.stack([generator.GetCountFingerprintAsNumPy(
-        Chem.MolFromSmiles(s)).astype(np.float32) for s in psmiles])
+__all__ = ["morgan_counts", "random_forest_predict"]
 
 
 def random_forest_predict(train_x: np.ndarray, train_y: np.ndarray,

@@ -13,12 +13,14 @@ DEFAULTS: Dict[str, Any] = {
         "root": "data", "name": None, "csv": None,
         "smiles_column": "psmiles", "target": None,
         "num_conformers": 5, "repeat_units": 1, "cutoff": 5.0,
-        "stars": "substitute",
+        "stars": "substitute", "descriptors": "rdkit+morgan",
         "num_workers": None,
     },
     "model": {
         "kind": "mmpolymer", "baseline_kwargs": {},
         "mode": "both", "encoder_3d": "equivariant", "fusion_channels": 128,
+        "fusion": "concat", "modality_dropout": 0.1, "bonds": None,
+        "periodic": False, "descriptors": True,
         "sequence_kwargs": {"hidden_channels": 128, "num_layers": 3,
                             "num_heads": 4, "dropout": 0.1},
         "encoder_3d_kwargs": {"hidden_channels": 64, "vector_channels": 16,
@@ -26,9 +28,9 @@ DEFAULTS: Dict[str, Any] = {
         "dropout": 0.1,
     },
     "optim": {
-        "lr": 5.0e-4, "weight_decay": 1.0e-4, "warmup_ratio": 0.06,
-        "batch_size": 32, "max_epochs": 100, "patience": 20,
-        "gradient_clip_val": 1.0,
+        "lr": 3.0e-4, "weight_decay": 1.0e-4, "warmup_ratio": 0.06,
+        "batch_size": 32, "max_epochs": 150, "patience": 50,
+        "gradient_clip_val": 1.0, "ema_decay": 0.99,
     },
     "trainer": {
         "accelerator": "auto", "devices": 1, "strategy": "auto",
@@ -36,8 +38,9 @@ DEFAULTS: Dict[str, Any] = {
         "progress_bar": True,
     },
     "finetune": {
-        "folds": 5, "val_fraction": 0.1, "pretrained": None,
+        "folds": 5, "val_fraction": 0.15, "pretrained": None,
         "freeze": "none", "baselines": ["rf"], "eval_conformers": None,
+        "ensemble": 1, "select_on_test": False,
     },
     "pretrain": {
         "val_fraction": 0.05, "mask_prob": 0.15, "noise": 1.0,
@@ -109,3 +112,43 @@ def _merge(base: dict, update: dict, where: str, prefix: str = ""):
 def save_config(config: Dict[str, Any], path: Path):
     """Writes the resolved configuration as YAML."""
     Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def resolve_model_config(config: Dict[str, Any], dataset) -> Dict[str, Any]:
+    """The ``model`` section completed from the data: number of targets,
+    the descriptor width (``model.descriptors``) and the 3D encoder's cutoff
+    (``data.cutoff``; a different ``encoder_3d_kwargs.cutoff`` is an error,
+    since the radial basis must end where the radius graph does).
+
+    Raises:
+        ValueError: naming the conflicting settings.
+    """
+    model = copy.deepcopy(config["model"])
+    model["num_targets"] = max(1, len(getattr(dataset, "target_names", [])))
+    cutoff = float(config["data"]["cutoff"])
+    kwargs = dict(model.get("encoder_3d_kwargs") or {})
+    given = kwargs.get("cutoff")
+    if given is not None and abs(float(given) - cutoff) > 1e-9:
+        raise ValueError(
+            f"model.encoder_3d_kwargs.cutoff={given} differs from "
+            f"data.cutoff={cutoff}: the 3D encoder's radial basis must end "
+            f"where the radius graph does; set only data.cutoff")
+    if model.get("kind", "mmpolymer") == "mmpolymer" and \
+            model.get("encoder_3d", "equivariant") != "dense":
+        kwargs["cutoff"] = cutoff
+    model["encoder_3d_kwargs"] = kwargs
+    if model.get("kind", "mmpolymer") == "mmpolymer":
+        width = 0
+        if model.pop("descriptors", False):
+            descriptors = (getattr(dataset[0], "descriptors", None)
+                           if len(dataset) else None)
+            width = 0 if descriptors is None else int(descriptors.size(-1))
+            if width == 0:
+                raise ValueError(
+                    "model.descriptors=true needs descriptors in the data: "
+                    "set data.descriptors (rdkit, morgan or rdkit+morgan) or "
+                    "model.descriptors=false")
+        model["num_descriptors"] = width
+    else:
+        model.pop("descriptors", None)
+    return model

@@ -14,7 +14,7 @@ from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.data import PolymerDataset
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
-from mmpoly_geo.training.config import save_config
+from mmpoly_geo.training.config import resolve_model_config, save_config
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.training.predictor import save_fold_model
@@ -28,8 +28,19 @@ def load_dataset(config: Dict[str, Any]) -> PolymerDataset:
         d["root"], name=d["name"], csv=d["csv"],
         smiles_column=d["smiles_column"], target=d["target"],
         num_conformers=d["num_conformers"], repeat_units=d["repeat_units"],
-        cutoff=d["cutoff"], stars=d["stars"], seed=config["seed"],
+        cutoff=d["cutoff"], stars=d["stars"], descriptors=d["descriptors"],
+        seed=config["seed"],
         num_workers=d["num_workers"])
+
+
+#: Marks every output of a run that selected checkpoints on the test fold.
+SELECT_ON_TEST_TAG = "_SELECT_ON_TEST"
+
+
+def output_tag(config: Dict[str, Any]) -> str:
+    """``"_SELECT_ON_TEST"`` for the test-fold selection diagnostic, else
+    ``""``; part of the run's file names and model labels."""
+    return SELECT_ON_TEST_TAG if config["finetune"]["select_on_test"] else ""
 
 
 def run_finetune(config: Dict[str, Any], out_dir: Path,
@@ -39,7 +50,14 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     and model), ``summary.json`` (mean +- std), ``predictions.csv``
     (out-of-fold), ``parity.png``, ``models/fold*.pt`` and Lightning
     checkpoints/logs under ``fold*/``. With :obj:`resume`, finished folds are
-    kept and an interrupted fold continues from its ``last.ckpt``."""
+    kept and an interrupted fold continues from its ``last.ckpt``.
+
+    ``finetune.ensemble=K`` trains K models per fold (seeds ``seed``,
+    ``seed + 1000``, ...; same folds and validation split) and averages their
+    predictions. ``finetune.select_on_test=true`` is a *diagnostic* that
+    validates on the test fold (as some published code does); its file names
+    and model labels carry ``_SELECT_ON_TEST``, and its models are not
+    loadable by ``predict``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
@@ -49,94 +67,136 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
         raise ValueError("finetune needs target column(s): set data.target "
                          "(or use a named benchmark)")
     f = config["finetune"]
+    if int(f["ensemble"]) < 1:
+        raise ValueError(f"finetune.ensemble must be >= 1, got {f['ensemble']}")
+    tag = output_tag(config)
     keys = list(dataset.key)
     y = dataset.y.numpy()
     source_rows = dataset.row.view(-1).numpy()
     tests = grouped_kfold(keys, f["folds"], config["seed"])
     featurizer = dict(dataset.featurizer.__getstate__())
     featurizer.pop("vocab", None)
-    models_dir = out_dir / "models"
+    models_dir = out_dir / f"models{tag}"
     models_dir.mkdir(exist_ok=True)
+    label = f"mmpolymer{tag}"
 
     pred_rows, metric_rows = [], []
     fingerprints = (morgan_counts(list(dataset.psmiles))
                     if "rf" in (f["baselines"] or []) else None)
     for fold, test_idx in enumerate(tests):
-        pl.seed_everything(config["seed"] + fold, workers=True, verbose=False)
         rest = np.setdiff1d(np.arange(len(dataset)), test_idx)
-        train_idx, val_idx = train_val_split(rest, keys, f["val_fraction"],
-                                             config["seed"] + fold)
-        fold_dir = out_dir / f"fold{fold}"
-        model_file = models_dir / f"fold{fold}.pt"
-        pred = _fit_fold(config, dataset, train_idx, val_idx, test_idx,
-                         fold_dir, model_file, featurizer, resume, callbacks)
-        results = {"mmpolymer": pred}
+        if f["select_on_test"]:
+            train_idx, val_idx = rest, test_idx
+        else:
+            train_idx, val_idx = train_val_split(rest, keys, f["val_fraction"],
+                                                 config["seed"] + fold)
+        members, val_mse = [], []
+        for member in range(int(f["ensemble"])):
+            name = f"fold{fold}" if f["ensemble"] == 1 else \
+                f"fold{fold}_member{member}"
+            member_config = dict(config, seed=config["seed"] + 1000 * member)
+            pl.seed_everything(member_config["seed"] + fold, workers=True,
+                               verbose=False)
+            pred, score = _fit_fold(
+                member_config, dataset, train_idx, val_idx, test_idx,
+                out_dir / f"{name}{tag}", models_dir / f"{name}.pt",
+                featurizer, resume, callbacks)
+            members.append(pred)
+            val_mse.append(score)
+        results = {label: np.mean(members, axis=0)}
         if fingerprints is not None:
+            # The forest selects nothing on validation data: it trains on
+            # the whole training fold.
             results["rf_morgan"] = random_forest_predict(
-                fingerprints[train_idx], y[train_idx], fingerprints[test_idx],
+                fingerprints[rest], y[rest], fingerprints[test_idx],
                 seed=config["seed"])
         for name, p in results.items():
+            # The selected checkpoint's validation MSE (training folds only):
+            # what settings may be chosen on.
             metric_rows.append(dict(model=name, fold=fold,
                                     n_test=len(test_idx),
-                                    **regression_metrics(y[test_idx], p)))
+                                    **regression_metrics(y[test_idx], p),
+                                    val_mse=float(np.mean(val_mse))
+                                    if name == label else np.nan))
             for j, i in enumerate(test_idx):
                 for t, target in enumerate(dataset.target_names):
                     pred_rows.append(dict(
                         model=name, fold=fold, row=int(source_rows[i]),
                         psmiles=dataset.psmiles[i], target=target,
                         y=float(y[i, t]), pred=float(p[j, t])))
-        pd.DataFrame(metric_rows).to_csv(out_dir / "metrics.csv", index=False)
+        pd.DataFrame(metric_rows).to_csv(out_dir / f"metrics{tag}.csv",
+                                         index=False)
 
     metrics = pd.DataFrame(metric_rows)
     summary = {"dataset": dataset.name, "n": len(dataset),
                "targets": dataset.target_names, "folds": f["folds"],
+               "ensemble": int(f["ensemble"]),
+               "select_on_test": bool(f["select_on_test"]),
                "seconds": time.perf_counter() - start, "models": {}}
     for name, group in metrics.groupby("model"):
         summary["models"][name] = {
             m: {"mean": float(group[m].mean()),
                 "std": float(group[m].std(ddof=0))}  # population std, as PolyConFM
-            for m in ("rmse", "mae", "r2")}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+            for m in ("rmse", "mae", "r2", "val_mse")
+            if group[m].notna().any()}
+    (out_dir / f"summary{tag}.json").write_text(json.dumps(summary, indent=2))
     predictions = pd.DataFrame(pred_rows)
-    predictions.to_csv(out_dir / "predictions.csv", index=False)
-    parity_plot(predictions, summary, out_dir / "parity.png")
+    predictions.to_csv(out_dir / f"predictions{tag}.csv", index=False)
+    parity_plot(predictions, summary, out_dir / f"parity{tag}.png")
     return summary
 
 
 def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
-              model_file, featurizer, resume, callbacks) -> np.ndarray:
+              model_file, featurizer, resume, callbacks):
+    """Trains one model; returns its test-fold predictions and the validation
+    MSE of the checkpoint kept."""
     o, f = config["optim"], config["finetune"]
     y_train = dataset.y[torch.as_tensor(train_idx)]
     mean = torch.nanmean(y_train, dim=0)
     std = torch.sqrt(torch.nanmean((y_train - mean) ** 2, dim=0)).clamp_min(1e-8)
-    model_config = dict(config["model"],
-                        num_targets=len(dataset.target_names))
-    module = FinetuneModule(model_config, mean.tolist(), std.tolist(),
+    module = FinetuneModule(resolve_model_config(config, dataset),
+                            mean.tolist(), std.tolist(),
                             lr=o["lr"], weight_decay=o["weight_decay"],
                             warmup_ratio=o["warmup_ratio"], freeze=f["freeze"],
                             cutoff=config["data"]["cutoff"],
                             seed=config["seed"],
-                            eval_conformers=f["eval_conformers"])
+                            eval_conformers=f["eval_conformers"],
+                            ema_decay=o["ema_decay"])
     if f["pretrained"]:
         module.load_pretrained(f["pretrained"])
-    if resume and model_file.is_file() and (fold_dir / "done").is_file():
-        return _predict_saved(module, model_file, dataset, test_idx, o)
+    encoder = getattr(module.model, "descriptor_encoder", None)
+    if encoder is not None:  # standardised on the training fold only
+        encoder.fit(dataset.descriptors[torch.as_tensor(train_idx)])
+        module.sync_ema()
+    done = fold_dir / "done"
+    if resume and model_file.is_file() and done.is_file():
+        return (_predict_saved(module, model_file, dataset, test_idx, o),
+                _read_score(done))
     trainer = fit(module, config, dataset, train_idx, val_idx, fold_dir,
                   "val_mse", resume, callbacks)
     best = trainer.checkpoint_callback.best_model_path or str(
         fold_dir / "last.ckpt")
     module = FinetuneModule.load_from_checkpoint(best, map_location="cpu",
                                                  weights_only=False)
+    score = trainer.checkpoint_callback.best_model_score
+    score = float("nan") if score is None else float(score)
     if trainer.is_global_zero:
-        save_fold_model(model_file, module.model, module.target_mean,
+        save_fold_model(model_file, module.eval_model, module.target_mean,
                         module.target_std, dataset.target_names, featurizer)
-        (fold_dir / "done").write_text(best)
-    return _predict(module, dataset, test_idx, o)
+        done.write_text(json.dumps({"checkpoint": best, "val_mse": score}))
+    return _predict(module, dataset, test_idx, o), score
+
+
+def _read_score(done: Path) -> float:
+    try:
+        return float(json.loads(done.read_text())["val_mse"])
+    except (ValueError, KeyError, TypeError):  # written by an older version
+        return float("nan")
 
 
 def _predict_saved(module, model_file, dataset, test_idx, o):
     blob = torch.load(model_file, map_location="cpu", weights_only=True)
-    module.model.load_state_dict(blob["state_dict"])
+    module.eval_model.load_state_dict(blob["state_dict"])
     module.target_mean.copy_(blob["target_mean"])
     module.target_std.copy_(blob["target_std"])
     return _predict(module, dataset, test_idx, o)

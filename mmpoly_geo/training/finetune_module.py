@@ -1,7 +1,8 @@
 """Lightning module for property fine-tuning."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+import copy
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -40,6 +41,12 @@ class FinetuneModule(ResumableModule):
     averages predictions over all conformers and logs ``val_mse`` in target
     units (the early-stopping monitor).
 
+    With :obj:`ema_decay` > 0 an exponential moving average of the weights
+    (:attr:`ema_model`, decay :math:`\min(d, (1+t)/(10+t))` at step
+    :math:`t`) is what validation, prediction and the saved model use: it
+    smooths the step-to-step noise that otherwise decides which epoch a
+    small validation split picks.
+
     Args:
         model_config (dict): Model arguments (see
             :func:`~mmpoly_geo.models.build_model`).
@@ -51,13 +58,15 @@ class FinetuneModule(ResumableModule):
         cutoff (float): Radius-graph cutoff. seed (int): Sampling seed.
         eval_conformers (int, optional): Conformers averaged at evaluation
             (all if :obj:`None`).
+        ema_decay (float): Weight-averaging decay per step; :obj:`0` off.
     """
     def __init__(self, model_config: Dict[str, Any],
                  target_mean: Sequence[float], target_std: Sequence[float],
                  lr: float = 5e-4, weight_decay: float = 1e-4,
                  warmup_ratio: float = 0.06, freeze: str = "none",
                  cutoff: float = 5.0, seed: int = 0,
-                 eval_conformers: Optional[int] = None):
+                 eval_conformers: Optional[int] = None,
+                 ema_decay: float = 0.0):
         super().__init__()
         if freeze not in FREEZE:
             raise ValueError(f"freeze must be one of {FREEZE}, got {freeze!r}")
@@ -68,6 +77,33 @@ class FinetuneModule(ResumableModule):
         self.register_buffer("target_mean", torch.tensor(list(target_mean)))
         self.register_buffer("target_std", torch.tensor(list(target_std)))
         self._apply_freeze()
+        self.ema_model = None
+        if ema_decay > 0:
+            self.ema_model = copy.deepcopy(self.model).requires_grad_(False)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The model that validation, prediction and saving use (the
+        averaged one when :obj:`ema_decay` > 0)."""
+        return self.model if self.ema_model is None else self.ema_model
+
+    def sync_ema(self):
+        """Copies the training weights into the average (after loading
+        pretrained weights or fitted descriptor scales)."""
+        if self.ema_model is not None:
+            self.ema_model.load_state_dict(self.model.state_dict())
+
+    @torch.no_grad()
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.ema_model is None:
+            return
+        step = self.global_step
+        decay = min(self.hparams.ema_decay, (1.0 + step) / (10.0 + step))
+        for avg, new in zip(self.ema_model.parameters(),
+                            self.model.parameters()):
+            avg.lerp_(new.detach(), 1.0 - decay)
+        for avg, new in zip(self.ema_model.buffers(), self.model.buffers()):
+            avg.copy_(new)
 
     def _apply_freeze(self):
         freeze = self.hparams.freeze
@@ -81,22 +117,49 @@ class FinetuneModule(ResumableModule):
             for p in part.parameters():
                 p.requires_grad_(False)
 
-    def load_pretrained(self, path: str):
-        """Copies the weights of a pretrained :class:`MMPolymer` file, except
-        a property head of another shape."""
+    def load_pretrained(self, path: str) -> List[str]:
+        """Copies the weights of a pretrained :class:`MMPolymer` file.
+
+        Only the parts fine-tuning adds may stay untrained (property head,
+        descriptor branch and its fusion projection); returns their keys.
+
+        Raises:
+            ValueError: naming the encoder keys that are missing from the file
+                or have another shape (a model configuration that differs
+                from the pretraining one would otherwise fine-tune from random
+                weights without a word).
+        """
         source = MMPolymer.load(path).state_dict()
         own = self.model.state_dict()
         kept = {k: v for k, v in source.items()
                 if k in own and own[k].shape == v.shape}
+        untrained = sorted(set(own) - set(kept))
+        allowed = ("property_head.", "descriptor_encoder.",
+                   "fusion.projections.descriptors.")
+        bad = [k for k in untrained if not k.startswith(allowed)]
+        if bad:
+            shapes = [f"{k} (file {tuple(source[k].shape)}, model "
+                      f"{tuple(own[k].shape)})" if k in source else
+                      f"{k} (not in file)" for k in bad[:8]]
+            raise ValueError(
+                f"{path}: {len(bad)} weight(s) of the model do not match the "
+                f"pretrained file, so the model configuration differs from "
+                f"the pretraining one: {', '.join(shapes)}"
+                f"{' ...' if len(bad) > 8 else ''}")
         self.model.load_state_dict(kept, strict=False)
-        return sorted(set(own) - set(kept))
+        self.sync_ema()
+        return untrained
 
     def training_step(self, batch, batch_idx):
         if self.model.mode not in ("1d", "2d"):
             index = random_conformers(batch, self.hparams.seed,
                                       self.current_epoch, batch_idx)
             use_conformer(batch, index, self.hparams.cutoff)
-        pred = self.model(batch)["pred"]
+        g = torch.Generator().manual_seed(
+            (self.hparams.seed * 1000003 + self.current_epoch) * 100003
+            + batch_idx + 7)
+        extra = {"generator": g} if isinstance(self.model, MMPolymer) else {}
+        pred = self.model(batch, **extra)["pred"]
         y = (batch.y - self.target_mean) / self.target_std
         loss = PropertyHead.loss(pred, y)
         self.log("train_loss", loss, batch_size=batch.num_graphs,
@@ -104,7 +167,7 @@ class FinetuneModule(ResumableModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        pred = predict_conformer_average(self.model, batch, self.target_mean,
+        pred = predict_conformer_average(self.eval_model, batch, self.target_mean,
                                          self.target_std, self.hparams.cutoff,
                                          self.hparams.eval_conformers)
         mse = PropertyHead.loss(pred, batch.y)
@@ -113,6 +176,6 @@ class FinetuneModule(ResumableModule):
         return mse
 
     def predict_step(self, batch, batch_idx):
-        return predict_conformer_average(self.model, batch, self.target_mean,
+        return predict_conformer_average(self.eval_model, batch, self.target_mean,
                                          self.target_std, self.hparams.cutoff,
                                          self.hparams.eval_conformers)

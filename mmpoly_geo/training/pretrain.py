@@ -16,7 +16,7 @@ from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
 from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.nn import IGNORE_INDEX
-from mmpoly_geo.training.config import save_config
+from mmpoly_geo.training.config import resolve_model_config, save_config
 from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.training.sampling import random_conformers, use_conformer
 from mmpoly_geo.training.splits import train_val_split
@@ -104,7 +104,8 @@ class PretrainModule(ResumableModule):
             x = batch.x.clone()
             x[chosen, 0] = MASKED_ATOM
             edges = radius_graph(noisy, h.cutoff, batch.batch)
-            enc = self.model.encoder_3d(x, noisy, edges, batch.batch)
+            enc = self.model.encode_3d(batch, x=x, pos=noisy,
+                                       radius_edge_index=edges)
             pooled_3d = enc.pooled
             if h.coord_weight > 0:
                 recovered = self.model.denoising_head(noisy, enc.vectors)
@@ -151,10 +152,13 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
     pl.seed_everything(config["seed"], workers=True, verbose=False)
+    # The descriptor branch is fine-tuning's: the corpus needs no descriptors.
+    config = dict(config, data=dict(config["data"], descriptors="none"),
+                  model=dict(config["model"], descriptors=False))
     dataset = load_dataset(config)
     p, o = config["pretrain"], config["optim"]
     module = PretrainModule(
-        config["model"], lr=o["lr"], weight_decay=o["weight_decay"],
+        resolve_model_config(config, dataset), lr=o["lr"], weight_decay=o["weight_decay"],
         warmup_ratio=o["warmup_ratio"], mask_prob=p["mask_prob"],
         noise=p["noise"], token_weight=p["token_weight"],
         coord_weight=p["coord_weight"], atom_weight=p["atom_weight"],

@@ -108,3 +108,34 @@ def test_star_handling_modes():
     assert removed.tokens.tolist() == keep.tokens.tolist()  # 1D unchanged
     with pytest.raises(ValueError, match="stars must be one of"):
         PolymerFeaturizer(stars="drop")
+
+
+def test_periodic_bond_and_descriptors():
+    from mmpoly_geo.chem.descriptors import (
+        MORGAN_BITS, morgan_counts, rdkit_descriptor_names)
+
+    for stars, expected in (("substitute", [[1, 7], [7, 1]]),
+                            ("keep", [[1, 7], [7, 1]]),
+                            ("remove", [[0, 6], [6, 0]])):
+        data = PolymerFeaturizer(num_conformers=1, stars=stars)(
+            "*Oc1ccc(CC(*)=O)cc1")
+        # The O and the carbonyl C that the stars were bonded to.
+        assert data.periodic_edge_index.tolist() == expected, stars
+        i, j = data.periodic_edge_index[:, 0].tolist()
+        assert (data.z[i], data.z[j]) == (8, 6)
+        assert data.periodic_edge_attr.tolist() == [[0, 0, 0, 0]] * 2
+    # Both stars on one atom: no self-loop.
+    assert PolymerFeaturizer(num_conformers=1)("*C*").periodic_edge_index \
+        .shape == (2, 0)
+    data = PolymerFeaturizer(num_conformers=1)("*CC(*)c1ccccc1")
+    names = rdkit_descriptor_names()
+    assert data.descriptors.shape == (1, len(names) + MORGAN_BITS)
+    # Star-substituted unit: RDKit computes every descriptor.
+    assert not data.descriptors[0, :len(names)].isnan().any()
+    # The Morgan part equals the random-forest baseline's features.
+    assert data.descriptors[0, len(names):].tolist() == morgan_counts(
+        data.psmiles).tolist()
+    assert PolymerFeaturizer(num_conformers=1, descriptors="none")(
+        "*CC(*)C").descriptors.shape == (1, 0)
+    with pytest.raises(ValueError, match="descriptors"):
+        PolymerFeaturizer(descriptors="maccs")

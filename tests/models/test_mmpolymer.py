@@ -78,3 +78,55 @@ def test_reset_parameters_changes_weights():
     before = model.property_head.mlp[1].weight.clone()
     model.reset_parameters()
     assert not torch.equal(before, model.property_head.mlp[1].weight)
+
+
+def _descriptor_model(**kw):
+    return MMPolymer(encoder_3d_kwargs=ENC["equivariant"], **SMALL, **kw)
+
+
+def test_concat_fusion_with_descriptors_serves_every_mode(batch, tmp_path):
+    torch.manual_seed(0)
+    d = batch.descriptors.size(1)
+    model = _descriptor_model(num_descriptors=d)
+    model.descriptor_encoder.fit(batch.descriptors)
+    model.eval()
+    widths = {m: model(batch, mode=m)["fused"].shape for m in
+              ("1d", "3d", "both")}
+    assert set(widths.values()) == {(4, 3 * 16)}
+    # The 3D block is zero in 1D mode, the 1D block in 3D mode.
+    assert model(batch, mode="1d")["fused"][:, 16:32].abs().sum() == 0
+    assert model(batch, mode="3d")["fused"][:, :16].abs().sum() == 0
+    path = tmp_path / "m.pt"
+    model.save(path)
+    loaded = MMPolymer.load(path).eval()  # descriptor scales travel along
+    torch.testing.assert_close(loaded(batch)["pred"], model(batch)["pred"])
+    without = batch.clone()
+    del without.descriptors
+    with pytest.raises(ValueError, match="descriptors"):
+        model(without)
+
+
+def test_bonds_and_periodic_change_the_3d_input(batch):
+    torch.manual_seed(0)
+    plain = _descriptor_model(bonds=False).eval()
+    assert plain.encoder_3d.num_edge_types == 0
+    torch.manual_seed(0)
+    periodic = _descriptor_model(periodic=True).eval()
+    torch.manual_seed(0)
+    bonded = _descriptor_model().eval()
+    bonded.load_state_dict(periodic.state_dict())
+    # Same weights; only the periodic closure edges differ.
+    assert not torch.allclose(periodic(batch, mode="3d")["pred"],
+                              bonded(batch, mode="3d")["pred"])
+    with pytest.raises(ValueError, match="bonds"):
+        MMPolymer(encoder_3d="painn", bonds=True)
+    with pytest.raises(ValueError, match="periodic"):
+        MMPolymer(bonds=False, periodic=True)
+
+
+def test_cutoff_mismatch_is_rejected(batch):
+    model = MMPolymer(encoder_3d_kwargs=dict(ENC["equivariant"], cutoff=5.0),
+                      **SMALL)
+    with pytest.raises(ValueError, match="cutoff 4 A"):
+        model(batch)  # the batch's radius graph was built at 4 A
+    assert model(batch, mode="1d")["pred"].shape == (4, 1)

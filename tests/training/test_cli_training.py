@@ -50,7 +50,8 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     emb = tmp_path / "emb.csv"
     assert main(["embed", str(inputs), "--model", str(out), "--output",
                  str(emb)]) == 0
-    assert sum(c.startswith("emb_") for c in pd.read_csv(emb).columns) == 16
+    # Concatenation fusion: 1D, 3D and descriptor projections of 16 each.
+    assert sum(c.startswith("emb_") for c in pd.read_csv(emb).columns) == 48
 
 
 def test_predict_errors(tmp_path, capsys):

@@ -1,0 +1,94 @@
+"""Training protocol: weight averaging, ensembles, the test-selection
+diagnostic, pretrained-weight checks and the resolved model configuration."""
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from mmpoly_geo.models import MMPolymer
+from mmpoly_geo.training import Predictor, load_config, run_finetune
+from mmpoly_geo.training.config import resolve_model_config
+from mmpoly_geo.training.finetune_module import FinetuneModule
+
+TINY = dict(kind="mmpolymer", fusion_channels=8,
+            sequence_kwargs=dict(hidden_channels=8, num_layers=1, num_heads=2),
+            encoder_3d_kwargs=dict(hidden_channels=8, vector_channels=2,
+                                   num_layers=1))
+
+
+def test_ema_follows_the_weights_with_warm_up():
+    torch.manual_seed(0)
+    module = FinetuneModule(TINY, [0.0], [1.0], ema_decay=0.9)
+    assert module.eval_model is module.ema_model
+    before = [p.clone() for p in module.ema_model.parameters()]
+    with torch.no_grad():
+        for p in module.model.parameters():
+            p.add_(1.0)
+    module.on_train_batch_end(None, None, 0)  # step 0: decay 1/10
+    for old, avg in zip(before, module.ema_model.parameters()):
+        torch.testing.assert_close(avg, old + 0.9)
+    assert not any(p.requires_grad for p in module.ema_model.parameters())
+    plain = FinetuneModule(TINY, [0.0], [1.0], ema_decay=0.0)
+    assert plain.ema_model is None and plain.eval_model is plain.model
+
+
+def test_load_pretrained_names_mismatched_keys(tmp_path):
+    other = MMPolymer(**{k: v for k, v in TINY.items() if k != "kind"}
+                      | dict(sequence_kwargs=dict(hidden_channels=16,
+                                                  num_layers=1, num_heads=2)))
+    path = tmp_path / "pre.pt"
+    other.save(path)
+    module = FinetuneModule(TINY, [0.0], [1.0])
+    with pytest.raises(ValueError, match=r"sequence_encoder\..*\(file "):
+        module.load_pretrained(str(path))
+    same = MMPolymer(**{k: v for k, v in TINY.items() if k != "kind"},
+                     num_targets=3)
+    same.save(path)
+    untrained = FinetuneModule(TINY, [0.0], [1.0]).load_pretrained(str(path))
+    assert untrained and all(k.startswith("property_head.") for k in untrained)
+
+
+def test_resolved_model_config_takes_cutoff_and_descriptors(polymers):
+    config = load_config(None, ["data.cutoff=4.0"])
+    model = resolve_model_config(config, polymers)
+    assert model["encoder_3d_kwargs"]["cutoff"] == 4.0
+    assert model["num_descriptors"] == polymers[0].descriptors.size(1) > 0
+    assert "descriptors" not in model
+    off = resolve_model_config(load_config(None, ["model.descriptors=false"]),
+                               polymers)
+    assert off["num_descriptors"] == 0
+    bad = load_config(None, ["model.encoder_3d_kwargs={cutoff: 6.0}"])
+    with pytest.raises(ValueError, match="data.cutoff"):
+        resolve_model_config(bad, polymers)
+
+
+def test_ensemble_and_select_on_test_diagnostic(tiny_config, tiny_csv,
+                                                tmp_path):
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=2",
+        "finetune.ensemble=2"])
+    summary = run_finetune(config, tmp_path / "ens")
+    files = sorted(p.name for p in (tmp_path / "ens" / "models").iterdir())
+    assert files == [f"fold{f}_member{m}.pt" for f in (0, 1) for m in (0, 1)]
+    assert summary["ensemble"] == 2 and not summary["select_on_test"]
+    metrics = pd.read_csv(tmp_path / "ens" / "metrics.csv")
+    ours = metrics[metrics.model == "mmpolymer"]
+    assert ours["val_mse"].notna().all()          # training folds only
+    assert metrics[metrics.model == "rf_morgan"]["val_mse"].isna().all()
+    assert len(Predictor.load(tmp_path / "ens").folds) == 4
+
+    diag = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=2",
+        "finetune.select_on_test=true", "finetune.baselines=[]"])
+    summary = run_finetune(diag, tmp_path / "diag")
+    out = tmp_path / "diag"
+    assert summary["select_on_test"]
+    assert set(summary["models"]) == {"mmpolymer_SELECT_ON_TEST"}
+    for name in ("metrics_SELECT_ON_TEST.csv", "summary_SELECT_ON_TEST.json",
+                 "predictions_SELECT_ON_TEST.csv", "parity_SELECT_ON_TEST.png"):
+        assert (out / name).is_file(), name
+    assert not (out / "metrics.csv").exists()
+    assert not (out / "models").exists()  # not loadable by predict
+    assert json.loads((out / "summary_SELECT_ON_TEST.json").read_text())[
+        "select_on_test"]
