@@ -52,7 +52,8 @@ from mmpoly_geo.training import load_config, run_finetune
 from mmpoly_geo.training.cross_validation import SELECT_ON_TEST_TAG
 
 #: The training protocol before the accuracy work (issue 9).
-OLD_PROTOCOL = ["optim.lr=5e-4", "optim.max_epochs=100", "optim.patience=20",
+OLD_PROTOCOL = ["optim.lr=5e-4", "optim.weight_decay=1e-4",
+                "optim.max_epochs=100", "optim.patience=20",
                 "optim.ema_decay=0", "finetune.val_fraction=0.1"]
 NO_DESCRIPTORS = ["model.descriptors=false", "data.descriptors=none"]
 MODELS = {
@@ -131,8 +132,8 @@ def main():
                         choices=list(MODELS) + list(ABLATIONS)
                         + list(DIAGNOSTICS),
                         help="models, single ablations and/or diagnostics")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0],
-                        help="repeat the CV with these seeds (default: 0)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                        help="repeat the CV with these seeds (default: 0 1 2)")
     parser.add_argument("--pretrained", help="pretrained.pt for *_pretrained")
     parser.add_argument("--ablations", action="store_true",
                         help="also run the ablations of ours")

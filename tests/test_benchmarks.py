@@ -56,7 +56,8 @@ def test_predict_latency_runs(tmp_path):
 
 def test_suite_quick_mode(tmp_path):
     out = _run("benchmarks/suite.py", "--quick", "--ablations", "--datasets", "Eat",
-               "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+               "--seeds", "0", "--out", str(tmp_path / "suite"),
+               "--root", str(tmp_path / "d"))
     assert "(published, not run here)" in out
     metrics = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     expected = {"rf_morgan", "gin", "schnet", "visnet", "transformer_1d",

@@ -24,12 +24,12 @@ DEFAULTS: Dict[str, Any] = {
         "sequence_kwargs": {"hidden_channels": 128, "num_layers": 3,
                             "num_heads": 4, "dropout": 0.1},
         "encoder_3d_kwargs": {"hidden_channels": 64, "vector_channels": 16,
-                              "lmax": 1, "num_layers": 3},
+                              "lmax": 1, "num_layers": 3, "pooling": "sum"},
         "dropout": 0.1,
     },
     "optim": {
-        "lr": 3.0e-4, "weight_decay": 1.0e-4, "warmup_ratio": 0.06,
-        "batch_size": 32, "max_epochs": 150, "patience": 50,
+        "lr": 3.0e-4, "weight_decay": 0.05, "warmup_ratio": 0.06,
+        "batch_size": 32, "max_epochs": 100, "patience": 30,
         "gradient_clip_val": 1.0, "ema_decay": 0.99,
     },
     "trainer": {

@@ -14,7 +14,8 @@ from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.data import PolymerDataset
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
-from mmpoly_geo.training.config import resolve_model_config, save_config
+from mmpoly_geo.training.config import (
+    load_config, resolve_model_config, save_config)
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.training.predictor import save_fold_model
@@ -60,6 +61,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     loadable by ``predict``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        check_resumable(config, out_dir / "config.yaml")
     save_config(config, out_dir / "config.yaml")
     start = time.perf_counter()
     dataset = load_dataset(config)
@@ -144,6 +147,31 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     predictions.to_csv(out_dir / f"predictions{tag}.csv", index=False)
     parity_plot(predictions, summary, out_dir / f"parity{tag}.png")
     return summary
+
+
+#: Settings that may differ between a run and its resumption.
+RESUME_FREE = {("trainer", "progress_bar"), ("trainer", "loader_workers"),
+               ("data", "num_workers"), ("data", "root")}
+
+
+def check_resumable(config: Dict[str, Any], saved: Path):
+    """Raises :class:`ValueError` naming the settings that differ from the
+    run being resumed (its finished folds would otherwise be reused as if
+    they came from the new settings)."""
+    if not saved.is_file():
+        return
+    old = load_config(saved)
+    diffs = [f"{section}.{key}: {old[section].get(key)!r} -> {value!r}"
+             for section, values in config.items() if isinstance(values, dict)
+             for key, value in values.items()
+             if (section, key) not in RESUME_FREE
+             and old.get(section, {}).get(key) != value]
+    if old.get("seed") != config.get("seed"):
+        diffs.append(f"seed: {old.get('seed')!r} -> {config.get('seed')!r}")
+    if diffs:
+        raise ValueError(
+            f"cannot resume {saved.parent}: its settings differ ("
+            + "; ".join(diffs) + "); use another output folder")
 
 
 def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,

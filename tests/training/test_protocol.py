@@ -92,3 +92,21 @@ def test_ensemble_and_select_on_test_diagnostic(tiny_config, tiny_csv,
     assert not (out / "models").exists()  # not loadable by predict
     assert json.loads((out / "summary_SELECT_ON_TEST.json").read_text())[
         "select_on_test"]
+
+
+def test_resume_refuses_changed_settings(tiny_config, tiny_csv, tmp_path):
+    from mmpoly_geo.training.cross_validation import check_resumable
+    from mmpoly_geo.training.config import save_config
+
+    config = load_config(tiny_config, [f"data.csv={tiny_csv}",
+                                       "data.target=value"])
+    save_config(config, tmp_path / "config.yaml")
+    check_resumable(config, tmp_path / "config.yaml")  # same: fine
+    quiet = load_config(tiny_config, [f"data.csv={tiny_csv}",
+                                      "data.target=value",
+                                      "trainer.progress_bar=true"])
+    check_resumable(quiet, tmp_path / "config.yaml")
+    other = load_config(tiny_config, [f"data.csv={tiny_csv}",
+                                      "data.target=value", "optim.lr=1e-3"])
+    with pytest.raises(ValueError, match=r"optim.lr: 0.0003 -> 0.001"):
+        run_finetune(other, tmp_path, resume=True)
