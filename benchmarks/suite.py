@@ -49,7 +49,8 @@ import pandas as pd
 
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 from mmpoly_geo.training import load_config, run_finetune
-from mmpoly_geo.training.cross_validation import SELECT_ON_TEST_TAG
+from mmpoly_geo.training.cross_validation import (
+    SELECT_ON_TEST_TAG, output_tag)
 
 #: The training protocol before the accuracy work (issue 9).
 OLD_PROTOCOL = ["optim.lr=5e-4", "optim.weight_decay=1e-4",
@@ -176,8 +177,7 @@ def main():
                                          f"{'[rf]' if i == 0 else '[]'}",
                                          f"seed={seed}"] + args.set)
                 run_dir = out / "runs" / dataset / name / f"seed{seed}"
-                tag = SELECT_ON_TEST_TAG if config["finetune"][
-                    "select_on_test"] else ""
+                tag = output_tag(config)
                 t0 = time.perf_counter()
                 if args.report_only:
                     # summary.json is written once every fold is finished.

@@ -133,11 +133,11 @@ def resolve_model_config(config: Dict[str, Any], dataset) -> Dict[str, Any]:
             f"model.encoder_3d_kwargs.cutoff={given} differs from "
             f"data.cutoff={cutoff}: the 3D encoder's radial basis must end "
             f"where the radius graph does; set only data.cutoff")
-    if model.get("kind", "mmpolymer") == "mmpolymer" and \
-            model.get("encoder_3d", "equivariant") != "dense":
+    ours = model.get("kind", "mmpolymer") == "mmpolymer"
+    if ours and model.get("encoder_3d", "equivariant") != "dense":
         kwargs["cutoff"] = cutoff
     model["encoder_3d_kwargs"] = kwargs
-    if model.get("kind", "mmpolymer") == "mmpolymer":
+    if ours:
         width = 0
         if model.pop("descriptors", False):
             descriptors = (getattr(dataset[0], "descriptors", None)
