@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+import time
+
 import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem, rdDistGeom
@@ -12,6 +15,11 @@ from mmpoly_geo.chem.errors import ConformerError
 #: Methods that can produce coordinates, from best to worst. The integer code
 #: stored in :class:`~mmpoly_geo.data.PolymerData` is the index in this tuple.
 CONFORMER_METHODS = ("etkdg", "etkdg_random_coords", "2d")
+
+#: Default time budget (seconds) for embedding the conformers of one polymer.
+#: The benchmark sets' largest units take well under 1 s for 5 conformers;
+#: a few corpus rows take minutes without a budget.
+TIME_BUDGET = 10.0
 
 
 @dataclass
@@ -26,16 +34,20 @@ class ConformerResult:
         num_embedded (int): Conformers made by ETKDG (the rest are copies).
         mmff_converged (int): Conformers whose MMFF relaxation converged
             (0 when :obj:`mmff=False`).
+        budget_exceeded (bool): The time budget ran out during ETKDG, so
+            fewer conformers were embedded or a fallback was used.
     """
     pos: np.ndarray
     method: str
     num_embedded: int
     mmff_converged: int
+    budget_exceeded: bool = False
 
 
 def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
                         hydrogens: bool = False, mmff: bool = False,
-                        max_attempts: int = 0) -> ConformerResult:
+                        max_attempts: int = 0,
+                        time_budget: float = TIME_BUDGET) -> ConformerResult:
     r"""Embeds :obj:`num_conformers` conformers with ETKDGv3.
 
     Fallback chain: ETKDGv3 with random-seeded distance geometry, then ETKDGv3
@@ -43,8 +55,16 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
     units) for any conformers still missing, then a flat RDKit 2D layout.
     Missing conformers are filled by cycling the ones that were made.
 
+    A time budget bounds the ETKDG stages: the first gets half of it, the
+    random-coordinate retry what is left (RDKit's own timeout, whole seconds,
+    at least 1 s per stage; a stage that would start with less than 1 s left is
+    skipped). When it runs out the chain goes on with what was embedded, or the
+    2D layout, and :attr:`ConformerResult.budget_exceeded` says so.
+
     The result is deterministic for the same molecule, parameters and seed
-    (RDKit is run single-threaded here; parallelism is over molecules).
+    (RDKit is run single-threaded here; parallelism is over molecules), except
+    for molecules that hit the time budget, whose conformers depend on the
+    machine's speed.
 
     Args:
         mol (rdkit.Chem.Mol): A sanitised molecule without stars (see
@@ -60,9 +80,15 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
             iterations; hydrogens are added for this). (default: :obj:`False`)
         max_attempts (int, optional): ETKDG ``maxIterations`` (0: RDKit's
             default). (default: :obj:`0`)
+        time_budget (float, optional): Seconds for ETKDG in all (at least 1;
+            :obj:`None` for no limit). (default: :obj:`10.0`)
     """
     if num_conformers < 1:
         raise ValueError(f"num_conformers must be >= 1, got {num_conformers}")
+    if time_budget is not None and not time_budget >= 1:
+        raise ValueError(f"time_budget must be >= 1 s or None, got "
+                         f"{time_budget}")
+    deadline = None if time_budget is None else time.monotonic() + time_budget
     # Heavy-atom embedding is deliberate; RDKit's "no explicit Hs" warning is
     # noise here.
     blocker = rdBase.BlockLogs()  # noqa: F841  (silences RDKit while alive)
@@ -75,8 +101,13 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
     params.numThreads = 1
     params.pruneRmsThresh = -1.0
     params.maxIterations = max_attempts
+    if time_budget is not None:
+        params.timeout = max(1, int(time_budget / 2))
+        params.trackFailures = True
     cids = _embed(work, num_conformers, params)
-    if len(cids) < num_conformers:
+    exceeded = _timed_out(params)
+    retry_timeout = _seconds_left(deadline)
+    if len(cids) < num_conformers and retry_timeout != 0:
         retry = rdDistGeom.ETKDGv3()
         retry.randomSeed = _rdkit_seed(seed + 7919)  # another stream
         retry.numThreads = 1
@@ -84,11 +115,15 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
         retry.useRandomCoords = True
         retry.clearConfs = False
         retry.maxIterations = max(max_attempts, 5000)
+        if retry_timeout is not None:
+            retry.timeout = retry_timeout
+            retry.trackFailures = True
         missing = num_conformers - len(cids)
-        added = _embed(work, missing, retry)
-        if added:
+        before = len(cids)
+        cids = _embed(work, missing, retry)
+        exceeded = exceeded or _timed_out(retry)
+        if len(cids) > before:
             method = CONFORMER_METHODS[1]
-        cids = [c.GetId() for c in work.GetConformers()]
     num_embedded = len(cids)
 
     converged = 0
@@ -108,8 +143,26 @@ def generate_conformers(mol: Chem.Mol, num_conformers: int = 5, seed: int = 0,
         coords = [work.GetConformer(c).GetPositions()[:n] for c in cids]
     pos = np.stack([coords[k % len(coords)] for k in range(num_conformers)])
     pos = pos - pos.mean(axis=1, keepdims=True)
+    exceeded = exceeded or (len(cids) < num_conformers and retry_timeout == 0)
     return ConformerResult(pos=pos.astype(np.float32), method=method,
-                           num_embedded=num_embedded, mmff_converged=converged)
+                           num_embedded=num_embedded, mmff_converged=converged,
+                           budget_exceeded=exceeded)
+
+
+def _seconds_left(deadline):
+    """Whole seconds left before :obj:`deadline` for RDKit's timeout: None
+    without a deadline, 0 when less than a second is left."""
+    if deadline is None:
+        return None
+    return max(0, math.floor(deadline - time.monotonic()))
+
+
+def _timed_out(params) -> bool:
+    """Whether an embedding run with ``trackFailures`` hit its timeout."""
+    if not params.trackFailures:
+        return False
+    counts = params.GetFailureCounts()
+    return len(counts) > 11 and counts[11] > 0  # EXCEEDED_TIMEOUT
 
 
 def _rdkit_seed(seed: int) -> int:
@@ -123,9 +176,12 @@ def _rdkit_seed(seed: int) -> int:
 
 
 def _embed(mol: Chem.Mol, count: int, params) -> list:
-    """EmbedMultipleConfs; RDKit errors (e.g. a bounds-matrix violation for
-    unusual atoms) count as failed embeddings so the fallback chain goes on."""
+    """EmbedMultipleConfs; returns the ids of the conformers :obj:`mol` holds.
+    RDKit errors (e.g. a bounds-matrix violation for unusual atoms) count as
+    failed embeddings so the fallback chain goes on."""
     try:
-        return list(rdDistGeom.EmbedMultipleConfs(mol, count, params))
+        rdDistGeom.EmbedMultipleConfs(mol, count, params)
     except (RuntimeError, ValueError):
-        return [c.GetId() for c in mol.GetConformers()]
+        pass
+    # After a timeout RDKit may return ids of conformers it did not keep.
+    return [c.GetId() for c in mol.GetConformers()]

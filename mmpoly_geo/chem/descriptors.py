@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Sequence, Union
 
 import numpy as np
-from rdkit import Chem
+from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
 #: Descriptor sets :class:`~mmpoly_geo.data.PolymerFeaturizer` can store.
@@ -28,6 +28,9 @@ def rdkit_descriptors(mol: Chem.Mol) -> np.ndarray:
     molecule without dummy atoms (e.g. after star substitution), since partial
     charges are undefined for them."""
     out = np.full(len(Descriptors._descList), np.nan)
+    # Failures become NaN; RDKit's log of them (invariant violations with
+    # stack traces, e.g. BCUT2D on dative bonds) is noise here.
+    blocker = rdBase.BlockLogs()  # noqa: F841  (silences RDKit while alive)
     for i, (_, fn) in enumerate(Descriptors._descList):
         try:
             out[i] = float(fn(mol))

@@ -14,9 +14,13 @@ from io import StringIO
 from rdkit import Chem, rdBase
 
 from mmpoly_geo.chem.errors import (
+    AdjacentStarsError,
     EmptyPSmilesError,
+    InvalidCharacterError,
     NotAStringError,
     PolymerTooLargeError,
+    QueryFeatureError,
+    RoundTripError,
     StarCountError,
     StarNeighbourError,
     UnparsableSmilesError,
@@ -52,9 +56,13 @@ def parse_psmiles(psmiles, max_length: int = MAX_LENGTH,
         EmptyPSmilesError: the string is empty.
         PolymerTooLargeError: longer than :obj:`max_length` or more than
             :obj:`max_atoms` atoms.
+        InvalidCharacterError: a non-ASCII or control character, or
+            whitespace inside the string.
         UnparsableSmilesError: RDKit cannot parse it.
+        QueryFeatureError: it holds query features (``~`` bonds).
         StarCountError: not exactly two ``*``.
         StarNeighbourError: a ``*`` without exactly one neighbour.
+        AdjacentStarsError: the two ``*`` bonded to each other.
     """
     if not isinstance(psmiles, str):
         raise NotAStringError(
@@ -67,6 +75,7 @@ def parse_psmiles(psmiles, max_length: int = MAX_LENGTH,
         raise PolymerTooLargeError(
             f"P-SMILES has {len(s)} characters, more than the limit of "
             f"{max_length}")
+    _check_characters(s)
     if "*" not in s:
         raise StarCountError(
             "P-SMILES has no '*' connection point (a repeat unit needs two)")
@@ -74,6 +83,13 @@ def parse_psmiles(psmiles, max_length: int = MAX_LENGTH,
     if mol is None:
         raise UnparsableSmilesError(
             f"RDKit cannot parse {s!r}: {_rdkit_parse_error(s)}")
+    for bond in mol.GetBonds():
+        if bond.HasQuery():
+            begin, end = bond.GetBeginAtom(), bond.GetEndAtom()
+            raise QueryFeatureError(
+                f"the bond between atom {begin.GetIdx()} ({begin.GetSymbol()}) "
+                f"and atom {end.GetIdx()} ({end.GetSymbol()}) is a query bond "
+                f"(e.g. '~', any bond); write the actual bond")
     stars = [a for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
     if len(stars) != 2:
         raise StarCountError(
@@ -85,6 +101,10 @@ def parse_psmiles(psmiles, max_length: int = MAX_LENGTH,
             raise StarNeighbourError(
                 f"'*' number {k} (atom {star.GetIdx()}) is bonded to {degree} "
                 f"atoms; each '*' must have exactly one neighbour")
+        if star.GetNeighbors()[0].GetAtomicNum() == 0:
+            raise AdjacentStarsError(
+                "the two '*' are bonded to each other; a repeat unit needs "
+                "at least one atom between its connection points")
         # Labels such as [1*] or [*:1] carry no meaning for a repeat unit.
         star.SetIsotope(0)
         star.SetAtomMapNum(0)
@@ -126,7 +146,12 @@ def canonicalize_psmiles(psmiles) -> str:
     # RDKit canonical SMILES is not idempotent for a few ring systems; iterate
     # to the fixed point so that the result is stable under re-canonicalisation.
     for _ in range(5):
-        again = Chem.MolToSmiles(_mol_from_smiles(smiles))
+        again = _mol_from_smiles(smiles)
+        if again is None:
+            raise RoundTripError(
+                f"RDKit cannot read back its own SMILES {smiles!r} of this "
+                f"repeat unit")
+        again = Chem.MolToSmiles(again)
         if again == smiles:
             return smiles
         smiles = again
@@ -192,6 +217,21 @@ def polymer_key(psmiles) -> str:
         return Chem.MolToSmiles(out, isomericSmiles=False)
     except Exception:  # valence problems of exotic units
         return unit_key
+
+
+def _check_characters(s: str):
+    """Rejects characters no SMILES contains, before RDKit sees them: RDKit
+    stops reading at a space (the rest is taken as the molecule's name) and
+    its Python bindings fail on some non-ASCII text."""
+    for pos, char in enumerate(s):
+        if char.isascii() and char.isprintable() and not char.isspace():
+            continue
+        kind = ("whitespace" if char.isspace() else
+                "a non-ASCII character" if not char.isascii() else
+                "a control character")
+        raise InvalidCharacterError(
+            f"P-SMILES contains {kind} ({char!r}, U+{ord(char):04X}) at "
+            f"position {pos}")
 
 
 def _mol_from_smiles(smiles: str):

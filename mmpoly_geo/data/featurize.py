@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from mmpoly_geo.chem.conformers import CONFORMER_METHODS, generate_conformers
+from mmpoly_geo.chem.conformers import (
+    CONFORMER_METHODS, TIME_BUDGET, generate_conformers)
 from mmpoly_geo.chem.descriptors import DESCRIPTOR_SETS, descriptor_vector
 from mmpoly_geo.chem.errors import StarSubstitutionError
 from mmpoly_geo.chem.features import atom_features, bond_graph, bond_features
@@ -28,7 +29,7 @@ STAR_MODES = ("substitute", "keep", "remove")
 
 #: Bumped whenever the features or coordinates produced for the same input and
 #: settings change, so that cached datasets are processed again.
-FEATURIZER_VERSION = 3
+FEATURIZER_VERSION = 4
 
 
 @dataclass
@@ -61,6 +62,10 @@ class PolymerFeaturizer:
             random-forest baseline), ``"rdkit+morgan"`` or ``"none"``.
             ``NaN`` where RDKit cannot compute a value. (default:
             ``"rdkit+morgan"``)
+        time_budget (float, optional): Seconds allowed for the conformer
+            embedding of one polymer, after which the fallback chain goes on
+            (see :func:`~mmpoly_geo.chem.conformers.generate_conformers`);
+            :obj:`None` for no limit. (default: :obj:`10.0`)
 
     .. code-block:: python
 
@@ -76,8 +81,12 @@ class PolymerFeaturizer:
     vocab: Optional[str] = None
     stars: str = "substitute"
     descriptors: str = "rdkit+morgan"
+    time_budget: Optional[float] = TIME_BUDGET
 
     def __post_init__(self):
+        if self.time_budget is not None and not self.time_budget >= 1:
+            raise ValueError(f"time_budget must be >= 1 s or None, got "
+                             f"{self.time_budget}")
         if self.descriptors not in DESCRIPTOR_SETS:
             raise ValueError(f"descriptors must be one of {DESCRIPTOR_SETS}, "
                              f"got {self.descriptors!r}")
@@ -129,7 +138,8 @@ class PolymerFeaturizer:
             geometry = star_substitution(mol)
             heavy = geometry if self.stars == "substitute" else mol
         confs = generate_conformers(geometry, self.num_conformers, self.seed,
-                                    hydrogens=self.hydrogens, mmff=self.mmff)
+                                    hydrogens=self.hydrogens, mmff=self.mmff,
+                                    time_budget=self.time_budget)
         graph_mol = Chem.AddHs(heavy) if self.hydrogens else heavy
         n = graph_mol.GetNumAtoms()
         if n > heavy.GetNumAtoms():  # hydrogens belong to their heavy atom
@@ -148,6 +158,7 @@ class PolymerFeaturizer:
             periodic_edge_index=periodic[0], periodic_edge_attr=periodic[1],
             descriptors=descriptors,
             conf_method=CONFORMER_METHODS.index(confs.method),
+            conf_budget_exceeded=confs.budget_exceeded,
         )
 
     def _descriptors(self, canonical: str, unit: Chem.Mol) -> np.ndarray:
@@ -181,6 +192,8 @@ class PolymerFeaturizer:
             radius_edge_index=radius_graph(pos, self.cutoff),
             radius_cutoff=torch.tensor([float(self.cutoff)]),
             conf_method=torch.tensor([arrays["conf_method"]]),
+            conf_budget_exceeded=torch.tensor(
+                [bool(arrays["conf_budget_exceeded"])]),
             psmiles=arrays["psmiles"], key=arrays["key"],
         )
         if y is not None:

@@ -31,12 +31,19 @@ class PolymerData(Data):
     - **pos_confs** (*Tensor [N, K, 3]*): all conformers, each centred.
     - **edge_index** / **edge_attr** (*[2, E]* / *[E, 4]*): bond graph with
       :data:`~mmpoly_geo.chem.features.BOND_FEATURES`.
+    - **periodic_edge_index** / **periodic_edge_attr** (*[2, 2]* / *[2, 4]*,
+      or empty): the bond closing the repeat unit into a ring (the atoms the
+      two ``*`` were bonded to), both directions.
+    - **descriptors** (*Tensor [1, D]*): whole-polymer descriptors
+      (:obj:`D = 0` when switched off).
     - **radius_edge_index** (*LongTensor [2, E_r]*): atoms of :obj:`pos`
       closer than :obj:`radius_cutoff`.
     - **radius_cutoff** (*Tensor [1]*): that cutoff (Angstrom).
     - **conf_method** (*LongTensor [1]*): index in
       :data:`~mmpoly_geo.chem.conformers.CONFORMER_METHODS` of the method that
       produced the coordinates.
+    - **conf_budget_exceeded** (*BoolTensor [1]*): the conformer embedding
+      ran out of its time budget (fewer conformers, or a fallback).
     - **y** (*Tensor [1, T]*, optional): targets, ``NaN`` where missing.
     - **psmiles** (*str*): canonical P-SMILES; **key** (*str*): the
       :func:`~mmpoly_geo.chem.psmiles.polymer_key` (for grouped splits).
