@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from pathlib import Path
@@ -26,12 +27,15 @@ def _add_featurizer_args(p: argparse.ArgumentParser):
                    choices=["none", "rdkit", "morgan", "rdkit+morgan"],
                    help="whole-polymer descriptors to store (default: "
                         "rdkit+morgan, as fine-tuning uses)")
+    g.add_argument("--time-budget", type=float, default=10.0,
+                   help="seconds of conformer embedding per polymer before "
+                        "falling back to random-coordinate embedding, then "
+                        "2D (default: 10)")
 
 
 def _prepare(args) -> int:
     import warnings
 
-    from mmpoly_geo.chem.conformers import CONFORMER_METHODS
     from mmpoly_geo.data import PolymerDataset, PolymerRowsWarning
 
     start = time.perf_counter()
@@ -44,27 +48,35 @@ def _prepare(args) -> int:
             num_conformers=args.num_conformers, seed=args.seed,
             hydrogens=args.hydrogens, mmff=args.mmff,
             repeat_units=args.repeat_units, cutoff=args.cutoff,
-            descriptors=args.descriptors, num_workers=args.num_workers,
-            force_reload=args.force_reload)
+            descriptors=args.descriptors, time_budget=args.time_budget,
+            num_workers=args.num_workers, force_reload=args.force_reload)
     elapsed = time.perf_counter() - start
-    data = dataset._data
-    total = len(dataset) + len(dataset.rejected)
-    print(f"{dataset.name}: {len(dataset)} of {total} polymers processed in "
-          f"{elapsed:.1f} s -> {dataset.processed_dir}")
-    methods = data.conf_method.view(-1).bincount(
-        minlength=len(CONFORMER_METHODS)).tolist()
+    summary = dataset.processing_summary
+    print(f"{dataset.name}: {summary['kept']} of {summary['rows']} polymers "
+          f"kept ({elapsed:.1f} s) -> {dataset.processed_dir}")
     print("coordinates by method: " + ", ".join(
-        f"{m} {c}" for m, c in zip(CONFORMER_METHODS, methods)))
-    print(f"atoms per polymer: mean {data.num_nodes / len(dataset):.1f}; "
+        f"{m} {c}" for m, c in summary["conformer_methods"].items())
+        + f"; {summary['budget_exceeded']} ran out of the "
+          f"{summary['time_budget']} s embedding budget")
+    print(f"atoms per polymer: mean "
+          f"{dataset._data.num_nodes / len(dataset):.1f}; "
           f"targets: {dataset.target_names or 'none'}")
-    if len(dataset.rejected):
-        print(f"rejected {len(dataset.rejected)} rows (listed in "
-              f"{dataset.processed_paths[1]}):")
-        for reason, count in (dataset.rejected["reason"].str.split(":").str[0]
-                              .value_counts().items()):
-            print(f"  {count:6d}  {reason}")
-    else:
-        print("rejected 0 rows")
+    print(f"rejected {summary['rejected']} rows"
+          + (f" (listed in {dataset.processed_paths[1]}):"
+             if summary["rejected"] else ""))
+    rejected = dataset.rejected
+    for error, count in summary["rejected_by_error"].items():
+        first = rejected[rejected["error"] == error].iloc[0]
+        print(f"  {count:6d}  {error}, e.g. {first['file']} line "
+              f"{first['line']}: {first['reason'][:120]}")
+    if summary["internal_errors"]:
+        print(f"{summary['internal_errors']} rows failed with an internal "
+              f"error: please report them (rows and messages in "
+              f"{dataset.processed_paths[1]})")
+    slow = summary["slowest"][0] if summary["slowest"] else None
+    if slow:
+        print(f"slowest row: {slow['file']} line {slow['row'] + 2}, "
+              f"{slow['seconds']:.1f} s")
     return 0
 
 
@@ -136,7 +148,9 @@ def _predict(args, embed: bool = False) -> int:
     elapsed = time.perf_counter() - start
     failed = int((frame["error"] != "").sum())
     if args.output:
-        frame.to_csv(args.output, index=False)
+        # Quoted text: inputs may hold carriage returns.
+        frame.to_csv(args.output, index=False,
+                     quoting=csv.QUOTE_NONNUMERIC)
         print(f"wrote {len(frame)} rows to {args.output} "
               f"({failed} could not be used; see column 'error')")
     elif embed:
@@ -258,7 +272,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.func(args)
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # A KeyError's str() is the repr of its key: print the message.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args \
+            else exc
+        print(f"error: {message}", file=sys.stderr)
         return 2
 
 

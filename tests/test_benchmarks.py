@@ -1,4 +1,5 @@
 """The benchmark scripts run end to end on tiny settings (no timing asserted)."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,13 @@ def test_suite_quick_mode(tmp_path):
     report = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     assert report.model.value_counts().to_dict() == {
         "ours": 4, "rf_morgan": 4, "gin": 2}
+
+
+def test_fuzz_benchmark_runs(tmp_path):
+    out = _run("benchmarks/fuzz.py", "--n", "40", "--num-conformers", "1",
+               "--time-budget", "1", "--out", str(tmp_path))
+    assert "| kept + rejected = all rows | pass |" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["strings"] == 44 and summary["lost"] == 0
+    assert summary["kept"] + summary["rejected"] == 44
+    assert "bonded to each other" in summary["known_bad"]["**"]

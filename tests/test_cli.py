@@ -13,9 +13,10 @@ def test_prepare_csv_end_to_end(tmp_path, capsys):
                "--num-conformers", "2", "--repeat-units", "2"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "p: 2 of 3 polymers processed" in out
+    assert "p: 2 of 3 polymers kept" in out
     assert "coordinates by method: etkdg 2" in out
-    assert "rejected 1 rows" in out and "no '*' connection point" in out
+    assert "rejected 1 rows" in out
+    assert "1  StarCountError, e.g. p.csv line 4: P-SMILES has no '*'" in out
     assert (tmp_path / "data" / "p" / "processed").is_dir()
 
 

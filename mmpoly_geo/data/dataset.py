@@ -1,26 +1,35 @@
 """``PolymerDataset``: P-SMILES CSV files as a PyG ``InMemoryDataset``."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
+import torch
 from torch_geometric.data import InMemoryDataset
-from tqdm.auto import tqdm
 
-from mmpoly_geo.chem.errors import PSmilesError
+from mmpoly_geo.atomic import (
+    atomic_path, atomic_write_text, remove_stale_temporaries)
+from mmpoly_geo.chem.conformers import CONFORMER_METHODS, TIME_BUDGET
+from mmpoly_geo.chem.errors import row_failure_reason
 from mmpoly_geo.chem.psmiles import MAX_ATOMS
 from mmpoly_geo.data.featurize import PolymerFeaturizer
+from mmpoly_geo.data.processing import featurize_rows
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 
-REJECTED_COLUMNS = ["file", "row", "line", "input", "reason"]
+#: Columns of ``rejected.csv``: source file, 0-based data row, line in the
+#: file, the input as written, the reason, and the exception's class name.
+REJECTED_COLUMNS = ["file", "row", "line", "input", "reason", "error"]
+#: How many of the slowest rows ``processing.json`` lists.
+NUM_SLOWEST = 10
 
 
 class PolymerRowsWarning(UserWarning):
@@ -41,7 +50,19 @@ class PolymerDataset(InMemoryDataset):
     combination of settings and input file contents. Rows that cannot be
     processed are never dropped silently: they are listed with their reason in
     ``rejected.csv`` in the same folder (also :attr:`rejected`), and a
-    :class:`PolymerRowsWarning` gives their count.
+    :class:`PolymerRowsWarning` gives their count. ``processing.json`` (also
+    :attr:`processing_summary`) counts rows by outcome and conformer method,
+    and lists the slowest rows.
+
+    One row never stops processing: any exception it raises becomes its
+    reason (``internal error: <type>: <message>`` for those we did not
+    anticipate), conformer embedding has a time budget per polymer
+    (:obj:`time_budget`), and a worker that gives no result for
+    :obj:`60 + 3 * time_budget` seconds (hung, or killed by a crash in
+    native code) is replaced and its row rejected. The cache is written to a
+    temporary file and renamed, so an interrupted run leaves no partial cache;
+    an unreadable cache (e.g. truncated by a full disk) is processed again
+    with a warning.
 
     Args:
         root (str): Root folder.
@@ -54,7 +75,7 @@ class PolymerDataset(InMemoryDataset):
             unlabelled data (named benchmarks default to ``"value"``). Empty
             cells become ``NaN``; non-numeric cells reject the row.
         num_conformers, seed, hydrogens, mmff, repeat_units, cutoff, max_atoms,
-        stars, descriptors:
+        stars, descriptors, time_budget:
             see :class:`~mmpoly_geo.data.PolymerFeaturizer`.
         num_workers (int, optional): Processes for processing; :obj:`None`
             uses all cores, :obj:`0` processes in this process.
@@ -81,6 +102,7 @@ class PolymerDataset(InMemoryDataset):
                  repeat_units: int = 1, cutoff: float = 5.0,
                  max_atoms: int = MAX_ATOMS, stars: str = "substitute",
                  descriptors: str = "rdkit+morgan",
+                 time_budget: Optional[float] = TIME_BUDGET,
                  num_workers: Optional[int] = None,
                  transform: Optional[Callable] = None,
                  pre_transform: Optional[Callable] = None,
@@ -108,14 +130,45 @@ class PolymerDataset(InMemoryDataset):
         self.featurizer = PolymerFeaturizer(
             num_conformers=num_conformers, seed=seed, hydrogens=hydrogens,
             mmff=mmff, repeat_units=repeat_units, cutoff=cutoff,
-            max_atoms=max_atoms, stars=stars, descriptors=descriptors)
+            max_atoms=max_atoms, stars=stars, descriptors=descriptors,
+            time_budget=time_budget)
         self._tag = self._settings_hash()
         super().__init__(os.path.join(root, self.name), transform,
                          pre_transform, pre_filter, log=log,
                          force_reload=force_reload)
+        try:
+            self._load_cache()
+        except Exception as exc:  # truncated or corrupted by a crash
+            warnings.warn(
+                f"the processed cache in {self.processed_dir} is unreadable "
+                f"({type(exc).__name__}: {exc}); processing again",
+                stacklevel=2)
+            for path in self.processed_paths:
+                Path(path).unlink(missing_ok=True)
+            self._process()
+            self._load_cache()
+
+    def _load_cache(self):
         self.load(self.processed_paths[0])
         self.rejected = pd.read_csv(self.processed_paths[1], dtype=str,
                                     keep_default_na=False)
+        if list(self.rejected.columns) != REJECTED_COLUMNS:
+            raise ValueError(f"{self.processed_paths[1]} has columns "
+                             f"{list(self.rejected.columns)}")
+        self.processing_summary = json.loads(
+            Path(self.processed_paths[2]).read_text(encoding="utf-8"))
+
+    def _process(self):
+        # PyG reads these records before deciding to process; one left
+        # truncated by a crash would stop every later run.
+        for name in ("pre_transform.pt", "pre_filter.pt"):
+            record = Path(self.processed_dir) / name
+            if record.is_file():
+                try:
+                    torch.load(record, weights_only=False)
+                except Exception:
+                    record.unlink()
+        super()._process()
 
     def _settings_hash(self) -> str:
         digest = hashlib.sha1()
@@ -136,7 +189,7 @@ class PolymerDataset(InMemoryDataset):
 
     @property
     def processed_file_names(self) -> List[str]:
-        return ["data.pt", "rejected.csv"]
+        return ["data.pt", "rejected.csv", "processing.json"]
 
     @property
     def target_names(self) -> List[str]:
@@ -177,33 +230,61 @@ class PolymerDataset(InMemoryDataset):
                 yield (name, row, row + 2, record[self.smiles_column],
                        error if error else values)
 
+    @property
+    def row_timeout(self) -> float:
+        """Seconds a worker may spend on one row before it is replaced and the
+        row rejected: :obj:`60 + 3 * time_budget` (an hour without budget)."""
+        budget = self.featurizer.time_budget
+        return 3600.0 if budget is None else 60.0 + 3.0 * budget
+
     def process(self):
+        remove_stale_temporaries(self.processed_dir)
         self.download()  # the raw copies may predate a changed source file
+        start = time.perf_counter()
         rows = list(self._read_rows())
-        work = [(r[3], r[4]) for r in rows]
-        results = _featurize_all(self.featurizer, work, self.num_workers,
-                                 desc=f"Processing {self.name}", log=self.log)
+        results = featurize_rows(
+            self.featurizer, [(r[3], r[4]) for r in rows], self.num_workers,
+            desc=f"Processing {self.name}", log=self.log,
+            row_timeout=self.row_timeout)
         data_list, rejected = [], []
-        for (file, row, line, psmiles, _), (ok, out) in zip(rows, results):
-            if not ok:
-                rejected.append((file, row, line, psmiles, out))
+        for (file, row, line, psmiles, _), result in zip(rows, results):
+            if not result.ok:
+                rejected.append((file, row, line, psmiles, result.reason,
+                                 result.error))
                 continue
-            data = out
+            data = result.data
             data.row = row  # position in the source file, for joins
-            if self.pre_filter is not None and not self.pre_filter(data):
+            try:
+                if self.pre_filter is not None and not self.pre_filter(data):
+                    rejected.append((file, row, line, psmiles,
+                                     "removed by pre_filter", "PreFilter"))
+                    continue
+                if self.pre_transform is not None:
+                    data = self.pre_transform(data)
+            except Exception as exc:
                 rejected.append((file, row, line, psmiles,
-                                 "removed by pre_filter"))
+                                 "pre_filter/pre_transform failed: "
+                                 + row_failure_reason(exc),
+                                 type(exc).__name__))
                 continue
-            if self.pre_transform is not None:
-                data = self.pre_transform(data)
             data_list.append(data)
         if not data_list:
             raise ValueError(
                 f"no row of {self.raw_file_names} could be processed; first "
                 f"reasons: {[r[4] for r in rejected[:3]]}")
-        self.save(data_list, self.processed_paths[0])
-        pd.DataFrame(rejected, columns=REJECTED_COLUMNS).to_csv(
-            self.processed_paths[1], index=False)
+        summary = self._summary(rows, results, data_list, rejected,
+                                time.perf_counter() - start)
+        # data.pt last: the cache counts as complete (PyG skips processing)
+        # only once every file exists, and each appears whole or not at all.
+        with atomic_path(self.processed_paths[1]) as tmp:
+            # Quoted text: an input holding a bare carriage return would
+            # otherwise split its row in two when read back.
+            pd.DataFrame(rejected, columns=REJECTED_COLUMNS).to_csv(
+                tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
+        atomic_write_text(self.processed_paths[2],
+                          json.dumps(summary, indent=2))
+        with atomic_path(self.processed_paths[0]) as tmp:
+            self.save(data_list, str(tmp))
         if rejected:
             warnings.warn(
                 f"{len(rejected)} of {len(rows)} rows of "
@@ -211,55 +292,33 @@ class PolymerDataset(InMemoryDataset):
                 f"rows and reasons are in {self.processed_paths[1]}",
                 PolymerRowsWarning, stacklevel=2)
 
+    def _summary(self, rows, results, data_list, rejected, seconds) -> dict:
+        """What ``processing.json`` holds."""
+        methods = [int(d.conf_method) for d in data_list]
+        slowest = sorted(range(len(rows)), key=lambda i: -results[i].seconds)
+        return {
+            "rows": len(rows), "kept": len(data_list),
+            "rejected": len(rejected),
+            "rejected_by_error": {
+                str(k): int(v) for k, v in pd.Series(
+                    [r[5] for r in rejected], dtype=object)
+                .value_counts().items()},
+            "internal_errors": sum(r[4].startswith("internal error:")
+                                   for r in rejected),
+            "conformer_methods": {m: methods.count(i)
+                                  for i, m in enumerate(CONFORMER_METHODS)},
+            "budget_exceeded": sum(bool(d.conf_budget_exceeded)
+                                   for d in data_list),
+            "time_budget": self.featurizer.time_budget,
+            "row_timeout": self.row_timeout,
+            "seconds": seconds,
+            "row_seconds_total": sum(r.seconds for r in results),
+            "slowest": [dict(file=rows[i][0], row=rows[i][1],
+                             input=str(rows[i][3])[:200],
+                             seconds=round(results[i].seconds, 3),
+                             outcome=results[i].error or "kept")
+                        for i in slowest[:NUM_SLOWEST]],
+        }
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.name}, {len(self)})"
-
-
-def _featurize_one(item):
-    psmiles, targets = item
-    if isinstance(targets, str):  # the row's target cell was invalid
-        return False, targets
-    try:
-        return True, (_WORKER.arrays(psmiles), targets)
-    except PSmilesError as exc:
-        return False, str(exc)
-
-
-_WORKER: Optional[PolymerFeaturizer] = None
-
-
-def _init_worker(featurizer: PolymerFeaturizer):
-    global _WORKER
-    _WORKER = featurizer
-    # RDKit does the work; keep torch from oversubscribing the cores.
-    import torch
-    torch.set_num_threads(1)
-
-
-def _featurize_all(featurizer: PolymerFeaturizer, items, num_workers,
-                   desc: str, log: bool = True):
-    """Featurizes ``(psmiles, targets)`` items in worker processes; returns
-    ``(True, PolymerData)`` or ``(False, reason)`` per item, in order."""
-    if num_workers is None:
-        num_workers = os.cpu_count() or 1
-    bar = dict(total=len(items), desc=desc, unit="polymer",
-               disable=not log or bool(os.environ.get("PYTEST_CURRENT_TEST")))
-    if num_workers <= 1 or len(items) < 64:
-        _init_worker(featurizer)
-        raw = [_featurize_one(i) for i in tqdm(items, **bar)]
-    else:
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods()
-                             else "spawn")
-        with ctx.Pool(num_workers, initializer=_init_worker,
-                      initargs=(featurizer,)) as pool:
-            raw = list(tqdm(pool.imap(_featurize_one, items, chunksize=16),
-                            **bar))
-    out = []
-    for ok, value in raw:
-        if ok:
-            arrays, targets = value
-            out.append((True, featurizer.to_data(
-                arrays, targets if len(targets) else None)))
-        else:
-            out.append((False, value))
-    return out

@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 from torch import Tensor
 
+from mmpoly_geo.atomic import atomic_torch_save
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
 from mmpoly_geo.nn import (
@@ -235,8 +236,8 @@ class MMPolymer(torch.nn.Module):
     def save(self, path: Union[str, Path]):
         """Writes configuration and weights (loadable with
         ``weights_only=True``)."""
-        torch.save({"format": CHECKPOINT_FORMAT, "config": self.config(),
-                    "state_dict": self.state_dict()}, path)
+        atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": self.config(),
+                           "state_dict": self.state_dict()}, path)
 
     @classmethod
     def load(cls, path: Union[str, Path],

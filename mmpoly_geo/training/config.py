@@ -7,6 +7,8 @@ from typing import Any, Dict, Iterable, Optional
 
 import yaml
 
+from mmpoly_geo.atomic import atomic_write_text
+
 #: The default configuration (small enough for a laptop CPU).
 DEFAULTS: Dict[str, Any] = {
     "data": {
@@ -14,7 +16,7 @@ DEFAULTS: Dict[str, Any] = {
         "smiles_column": "psmiles", "target": None,
         "num_conformers": 5, "repeat_units": 1, "cutoff": 5.0,
         "stars": "substitute", "descriptors": "rdkit+morgan",
-        "num_workers": None,
+        "time_budget": 10.0, "num_workers": None,
     },
     "model": {
         "kind": "mmpolymer", "baseline_kwargs": {},
@@ -111,7 +113,7 @@ def _merge(base: dict, update: dict, where: str, prefix: str = ""):
 
 def save_config(config: Dict[str, Any], path: Path):
     """Writes the resolved configuration as YAML."""
-    Path(path).write_text(yaml.safe_dump(config, sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
 
 
 def resolve_model_config(config: Dict[str, Any], dataset) -> Dict[str, Any]:

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch_geometric.loader import DataLoader
 
+from mmpoly_geo.atomic import atomic_write_text
 from mmpoly_geo.data import PolymerDataset
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
 from mmpoly_geo.training.config import (
@@ -30,7 +31,7 @@ def load_dataset(config: Dict[str, Any]) -> PolymerDataset:
         smiles_column=d["smiles_column"], target=d["target"],
         num_conformers=d["num_conformers"], repeat_units=d["repeat_units"],
         cutoff=d["cutoff"], stars=d["stars"], descriptors=d["descriptors"],
-        seed=config["seed"],
+        time_budget=d["time_budget"], seed=config["seed"],
         num_workers=d["num_workers"])
 
 
@@ -127,8 +128,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                         model=name, fold=fold, row=int(source_rows[i]),
                         psmiles=dataset.psmiles[i], target=target,
                         y=float(y[i, t]), pred=float(p[j, t])))
-        pd.DataFrame(metric_rows).to_csv(out_dir / f"metrics{tag}.csv",
-                                         index=False)
+        atomic_write_text(out_dir / f"metrics{tag}.csv",
+                          pd.DataFrame(metric_rows).to_csv(index=False))
 
     metrics = pd.DataFrame(metric_rows)
     summary = {"dataset": dataset.name, "n": len(dataset),
@@ -142,10 +143,13 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                 "std": float(group[m].std(ddof=0))}  # population std, as PolyConFM
             for m in ("rmse", "mae", "r2", "val_mse")
             if group[m].notna().any()}
-    (out_dir / f"summary{tag}.json").write_text(json.dumps(summary, indent=2))
     predictions = pd.DataFrame(pred_rows)
-    predictions.to_csv(out_dir / f"predictions{tag}.csv", index=False)
+    atomic_write_text(out_dir / f"predictions{tag}.csv",
+                      predictions.to_csv(index=False))
     parity_plot(predictions, summary, out_dir / f"parity{tag}.png")
+    # Written last: its presence marks a finished run.
+    atomic_write_text(out_dir / f"summary{tag}.json",
+                      json.dumps(summary, indent=2))
     return summary
 
 
@@ -211,7 +215,8 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
     if trainer.is_global_zero:
         save_fold_model(model_file, module.eval_model, module.target_mean,
                         module.target_std, dataset.target_names, featurizer)
-        done.write_text(json.dumps({"checkpoint": best, "val_mse": score}))
+        atomic_write_text(done, json.dumps({"checkpoint": best,
+                                            "val_mse": score}))
     return _predict(module, dataset, test_idx, o), score
 
 

@@ -9,7 +9,8 @@ import pandas as pd
 import torch
 from torch_geometric.data import Batch
 
-from mmpoly_geo.chem.errors import PSmilesError
+from mmpoly_geo.atomic import atomic_torch_save
+from mmpoly_geo.chem.errors import row_failure_reason
 from mmpoly_geo.data import PolymerFeaturizer
 from mmpoly_geo.models import build_model
 from mmpoly_geo.models.mmpolymer import read_checkpoint
@@ -22,12 +23,13 @@ def save_fold_model(path: Path, model, target_mean, target_std,
                     target_names: Sequence[str], featurizer: Dict[str, Any]):
     """Writes one fine-tuned model with what prediction needs (targets'
     standardisation and names, featurizer settings)."""
-    torch.save({"format": FOLD_FORMAT, "config": model.config(),
-                "state_dict": model.state_dict(),
-                "target_mean": torch.as_tensor(target_mean).float().cpu(),
-                "target_std": torch.as_tensor(target_std).float().cpu(),
-                "target_names": list(target_names),
-                "featurizer": dict(featurizer)}, path)
+    atomic_torch_save({
+        "format": FOLD_FORMAT, "config": model.config(),
+        "state_dict": model.state_dict(),
+        "target_mean": torch.as_tensor(target_mean).float().cpu(),
+        "target_std": torch.as_tensor(target_std).float().cpu(),
+        "target_names": list(target_names),
+        "featurizer": dict(featurizer)}, path)
 
 
 def _load_fold(path: Path) -> Dict[str, Any]:
@@ -80,36 +82,49 @@ class Predictor:
         """Returns one row per input: ``psmiles``, for each target its mean and
         ``<target>_std`` over folds, and ``error`` (empty, or why the input
         could not be used). With :obj:`embed`, also ``emb_0..emb_D`` (the
-        fused vector of conformer 0, averaged over folds)."""
+        fused vector of conformer 0, averaged over folds). One input that
+        fails, for whatever reason, never stops the others: its row keeps its
+        place with the reason in ``error``."""
         rows = [{"psmiles": s, "error": ""} for s in psmiles]
         good, data = [], []
         for i, s in enumerate(psmiles):
             try:
                 data.append(self.featurizer(s))
                 good.append(i)
-            except PSmilesError as exc:
-                rows[i]["error"] = str(exc)
+            except Exception as exc:
+                rows[i]["error"] = row_failure_reason(exc)
         for start in range(0, len(data), batch_size):
             chunk = data[start:start + batch_size]
             idx = good[start:start + batch_size]
-            per_fold, emb = [], []
-            for fold in self.folds:
-                batch = Batch.from_data_list(chunk)
-                per_fold.append(predict_conformer_average(
-                    fold["model"], batch, fold["target_mean"],
-                    fold["target_std"], self.featurizer.cutoff).numpy())
-                if embed:
-                    emb.append(fold["model"](Batch.from_data_list(chunk))[
-                        "fused"].numpy())
-            stacked = np.stack(per_fold)
-            mean, std = stacked.mean(0), stacked.std(0)
-            for j, i in enumerate(idx):
-                rows[i]["psmiles_canonical"] = chunk[j].psmiles
-                for t, name in enumerate(self.target_names):
-                    rows[i][name] = float(mean[j, t])
-                    rows[i][f"{name}_std"] = float(std[j, t])
-                if embed:
-                    vec = np.stack(emb).mean(0)[j]
-                    for d, v in enumerate(vec):
-                        rows[i][f"emb_{d}"] = float(v)
+            try:
+                self._fill(rows, idx, chunk, embed)
+            except Exception:  # find the failing input(s) one by one
+                for i, item in zip(idx, chunk):
+                    try:
+                        self._fill(rows, [i], [item], embed)
+                    except Exception as exc:
+                        rows[i]["error"] = row_failure_reason(exc)
         return pd.DataFrame(rows)
+
+    def _fill(self, rows, idx, chunk, embed):
+        """Predicts one batch and writes the values into :obj:`rows`."""
+        per_fold, emb = [], []
+        for fold in self.folds:
+            batch = Batch.from_data_list(chunk)
+            per_fold.append(predict_conformer_average(
+                fold["model"], batch, fold["target_mean"],
+                fold["target_std"], self.featurizer.cutoff).numpy())
+            if embed:
+                emb.append(fold["model"](Batch.from_data_list(chunk))[
+                    "fused"].numpy())
+        stacked = np.stack(per_fold)
+        mean, std = stacked.mean(0), stacked.std(0)
+        for j, i in enumerate(idx):
+            rows[i]["psmiles_canonical"] = chunk[j].psmiles
+            for t, name in enumerate(self.target_names):
+                rows[i][name] = float(mean[j, t])
+                rows[i][f"{name}_std"] = float(std[j, t])
+            if embed:
+                vec = np.stack(emb).mean(0)[j]
+                for d, v in enumerate(vec):
+                    rows[i][f"emb_{d}"] = float(v)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -9,9 +10,21 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch_geometric.loader import DataLoader
 
+from mmpoly_geo.atomic import atomic_path, remove_stale_temporaries
 from mmpoly_geo.training.sampling import EpochSeededSampler
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written to a temporary file and renamed, so a
+    run killed while saving never leaves a truncated ``last.ckpt``."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, str(tmp), storage_options)
 
 
 def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
@@ -48,7 +61,8 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
         logger=CSVLogger(out_dir, name="logs", version=""),
         enable_progress_bar=show, enable_model_summary=False,
         use_distributed_sampler=False, deterministic=False,
-        default_root_dir=out_dir, log_every_n_steps=1)
+        default_root_dir=out_dir, log_every_n_steps=1,
+        plugins=[AtomicCheckpointIO()])
 
 
 def fit(module: pl.LightningModule, config: Dict[str, Any], dataset,
@@ -65,7 +79,25 @@ def fit(module: pl.LightningModule, config: Dict[str, Any], dataset,
     kw = dict(batch_size=o["batch_size"],
               num_workers=config["trainer"]["loader_workers"])
     last = Path(out_dir) / "last.ckpt"
+    if resume:
+        remove_stale_temporaries(out_dir)
+        if last.is_file() and not _readable(last):
+            # Written by an older version or damaged outside our writes: this
+            # fold starts again (same seed, so the same result).
+            for ckpt in Path(out_dir).glob("*.ckpt"):
+                ckpt.unlink()
     trainer.fit(module, DataLoader(train, sampler=sampler, **kw),
                 DataLoader(dataset.index_select(torch.as_tensor(val_idx)), **kw),
                 ckpt_path=str(last) if resume and last.is_file() else None)
     return trainer
+
+
+def _readable(checkpoint: Path) -> bool:
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=False)
+        return True
+    except Exception as exc:
+        warnings.warn(f"{checkpoint} is unreadable "
+                      f"({type(exc).__name__}: {exc}); training this run "
+                      f"again from the start", stacklevel=3)
+        return False

@@ -41,7 +41,10 @@ def test_rejected_rows_listed(tmp_path):
     assert "target 'Tg' is not a number: 'abc'" == reasons[3]
     on_disk = pd.read_csv(ds.processed_paths[1])
     assert len(on_disk) == 4 and list(on_disk.columns) == [
-        "file", "row", "line", "input", "reason"]
+        "file", "row", "line", "input", "reason", "error"]
+    assert rej["error"].tolist() == [
+        "StarCountError", "UnparsableSmilesError", "EmptyPSmilesError",
+        "InvalidTarget"]
     # Kept rows: targets with NaN for missing labels; deuterated row kept.
     assert ds.y.shape == (3, 2)
     assert torch.isnan(ds.y[1, 1]) and torch.isnan(ds.y[2]).all()

@@ -1,7 +1,11 @@
 """End to end: every training subcommand on a tiny CSV (CPU, seconds)."""
 import json
+import multiprocessing as mp
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -39,13 +43,25 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     rc = main(["predict", "*CC(*)C", "--model", str(out)])
     captured = capsys.readouterr()
     assert rc == 0 and "*CC(*)C\tvalue = " in captured.out and "±" in captured.out
+    rc = main(["predict", "**", "--model", str(out)])
+    assert rc == 1 and "**\terror: the two '*' are bonded to each other" in (
+        capsys.readouterr().out)
     inputs = tmp_path / "new.csv"
-    inputs.write_text("psmiles\n*CC(*)C\nCCO\n*OCC*\n")
+    inputs.write_text("psmiles\n*CC(*)C\nCCO\n*OCC*\n**\n"
+                      "*C(CCCS(*)(=N)=O)CO1~CCC(N)C1\n\"*CC(*)\rC\"\n")
     result = tmp_path / "pred.csv"
     assert main(["predict", str(inputs), "--model", str(out), "--output",
                  str(result)]) == 0
     frame = pd.read_csv(result, keep_default_na=False)
-    assert frame["error"].tolist()[1].startswith("P-SMILES has no '*'")
+    # Every input keeps its row, in order, with its reason.
+    assert frame["psmiles"].tolist() == [
+        "*CC(*)C", "CCO", "*OCC*", "**", "*C(CCCS(*)(=N)=O)CO1~CCC(N)C1",
+        "*CC(*)\rC"]
+    errors = frame["error"].tolist()
+    assert errors[0] == errors[2] == ""
+    assert errors[1].startswith("P-SMILES has no '*'")
+    assert "bonded to each other" in errors[3]
+    assert "query bond" in errors[4] and "whitespace" in errors[5]
     assert frame["value"][0] != "" and frame["value_std"][0] != ""
     emb = tmp_path / "emb.csv"
     assert main(["embed", str(inputs), "--model", str(out), "--output",
@@ -114,6 +130,26 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+class _SigKill(pl.Callback):
+    """kill -9 of the whole process in the middle of its second epoch."""
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _finetune_killed_by_sigkill(config, out):
+    from mmpoly_geo.training import run_finetune
+
+    ctx = mp.get_context("fork")
+    child = ctx.Process(target=run_finetune, args=(config, out),
+                        kwargs=dict(callbacks=[_SigKill()]))
+    child.start()
+    child.join(300)
+    assert child.exitcode == -signal.SIGKILL
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(),
+                    reason="kills a forked child")
 def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
                                                 tmp_path):
     from mmpoly_geo.training import run_finetune
@@ -122,13 +158,35 @@ def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
         f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=3",
         "finetune.baselines=[]"])
     full = run_finetune(config, tmp_path / "a")
-    with pytest.raises(RuntimeError, match="simulated kill"):
-        run_finetune(config, tmp_path / "b", callbacks=[_Kill()])
+    # kill -9: no exception handler or finally block runs.
+    _finetune_killed_by_sigkill(config, tmp_path / "b")
+    assert (tmp_path / "b" / "fold0" / "last.ckpt").is_file()
+    assert not (tmp_path / "b" / "summary.json").exists()
     resumed = run_finetune(config, tmp_path / "b", resume=True)
     assert resumed["models"] == full["models"]
     pa = Predictor.load(tmp_path / "a").predict(["*CC(*)C"])
     pb = Predictor.load(tmp_path / "b").predict(["*CC(*)C"])
     assert pa["value"][0] == pb["value"][0]
+
+
+def test_unreadable_checkpoint_restarts_the_run(tiny_config, tiny_csv,
+                                                 tmp_path):
+    config = load_config(tiny_config, [f"data.csv={tiny_csv}",
+                                       "optim.max_epochs=2"])
+    full = run_pretrain(config, tmp_path / "a")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_pretrain(config, tmp_path / "b", callbacks=[_Kill()])
+    last = tmp_path / "b" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:100])  # damaged outside our writes
+    with pytest.warns(UserWarning, match="last.ckpt is unreadable"):
+        resumed = run_pretrain(config, tmp_path / "b", resume=True)
+    a = MMPolymer.load(full).state_dict()
+    b = MMPolymer.load(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # A damaged model file is a clear error, not a traceback from torch.
+    Path(resumed).write_bytes(Path(resumed).read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        MMPolymer.load(resumed)
 
 
 def test_ddp_two_cpu_processes(tiny_config, tiny_csv, tmp_path):
