@@ -99,8 +99,12 @@ def _run_config(args):
     from mmpoly_geo.training import load_config
 
     overrides = list(args.set or [])
+    # Pretraining has its own optimisation settings.
+    section = "pretrain" if getattr(args, "func", None) is _pretrain \
+        else "optim"
     for flag, key in (("name", "data.name"), ("csv", "data.csv"),
-                      ("root", "data.root"), ("epochs", "optim.max_epochs"),
+                      ("root", "data.root"),
+                      ("epochs", f"{section}.max_epochs"),
                       ("folds", "finetune.folds"),
                       ("pretrained", "finetune.pretrained"),
                       ("seed", "seed")):

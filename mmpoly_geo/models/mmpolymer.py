@@ -25,7 +25,8 @@ ENCODERS_3D = {
 }
 MODES = ("1d", "3d", "both")
 # /2: concatenation fusion, bond-typed 3D edges, descriptor branch.
-CHECKPOINT_FORMAT = "mmpoly_geo.MMPolymer/2"
+# /3: contrastive alignment in the fused space (head sizes changed).
+CHECKPOINT_FORMAT = "mmpoly_geo.MMPolymer/3"
 
 
 class MMPolymer(torch.nn.Module):
@@ -127,7 +128,10 @@ class MMPolymer(torch.nn.Module):
         self.token_head = MaskedTokenHead(h1, vocab_size)
         self.atom_type_head = AtomTypeHead(h3)
         self.denoising_head = CoordinateDenoisingHead()
-        self.contrastive = ContrastiveAlignment(h1, h3)
+        # Aligns the fusion projections of the 1D and 3D vectors: the space
+        # fine-tuning reads, so pretraining trains the projections it uses.
+        self.contrastive = ContrastiveAlignment(fusion_channels,
+                                                fusion_channels)
 
     @property
     def project_1d(self) -> torch.nn.Module:
@@ -281,6 +285,13 @@ def read_checkpoint(path: Path, fmt: str, readable: str, kind: str,
     except Exception as exc:
         raise ValueError(f"{path} is not a readable {readable} "
                          f"({type(exc).__name__}: {exc})") from None
-    if not isinstance(blob, dict) or blob.get("format") != fmt:
+    found = blob.get("format") if isinstance(blob, dict) else None
+    if isinstance(found, str) and found.split("/")[0] == fmt.split("/")[0] \
+            and found != fmt:
+        raise ValueError(
+            f"{path} was written by another version of mmpoly_geo (format "
+            f"{found!r}; this version reads {fmt!r}); train it again, or "
+            f"use the version that wrote it")
+    if found != fmt:
         raise ValueError(f"{path} is not {kind} (expected format {fmt!r})")
     return blob

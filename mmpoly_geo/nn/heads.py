@@ -79,14 +79,19 @@ class CoordinateDenoisingHead(torch.nn.Module):
     :math:`\hat{p}` and the clean :math:`p`, summed over xyz and averaged over
     the atoms selected (all, or the noised ones), as published for MMPolymer.
 
+    :math:`s` starts at 0, so the untrained head predicts "no change" (the
+    noised input, whose loss is at most that of the noise) instead of adding
+    the encoder's random initial vectors (several Angstrom); :math:`s` gets a
+    gradient at once and the vectors one as soon as :math:`s \neq 0`.
+
     Shapes: noisy positions and vectors :math:`[N, 3]` -> :math:`[N, 3]`.
     """
     def __init__(self):
         super().__init__()
-        self.scale = torch.nn.Parameter(torch.ones(1))
+        self.scale = torch.nn.Parameter(torch.zeros(1))
 
     def reset_parameters(self):
-        torch.nn.init.ones_(self.scale)
+        torch.nn.init.zeros_(self.scale)
 
     def forward(self, noisy_pos: Tensor, vectors: Tensor) -> Tensor:
         return noisy_pos + self.scale * vectors

@@ -16,7 +16,8 @@ from mmpoly_geo.models import build_model
 from mmpoly_geo.models.mmpolymer import read_checkpoint
 from mmpoly_geo.training.finetune_module import predict_conformer_average
 
-FOLD_FORMAT = "mmpoly_geo.FoldModel/1"
+# /2: models of MMPolymer checkpoint format /3.
+FOLD_FORMAT = "mmpoly_geo.FoldModel/2"
 
 
 def save_fold_model(path: Path, model, target_mean, target_std,

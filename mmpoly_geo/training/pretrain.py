@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from mmpoly_geo.chem.features import masked_atom_features
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
@@ -22,8 +23,23 @@ from mmpoly_geo.training.sampling import random_conformers, use_conformer
 from mmpoly_geo.training.splits import train_val_split
 from mmpoly_geo.training.trainer import fit
 
-#: Atomic number 0 never occurs after star substitution: it marks masked atoms.
-MASKED_ATOM = 0
+#: Settings of the ``pretrain`` section that replace ``optim``'s in
+#: pretraining.
+PRETRAIN_OPTIM = ("lr", "weight_decay", "warmup_ratio", "batch_size",
+                  "max_epochs", "patience")
+#: Epoch whose randomness every validation pass uses: the same masks, noise
+#: and conformers each epoch, so validation losses compare across epochs.
+VALIDATION_EPOCH = 0
+VALIDATION_STEP_OFFSET = 10**6
+
+
+def mask_atoms(x: Tensor, chosen: Tensor) -> Tensor:
+    """Replaces the whole feature row of each :obj:`chosen` atom by
+    :func:`~mmpoly_geo.chem.features.masked_atom_features` (masking the
+    element column alone leaves it readable from the others)."""
+    out = x.clone()
+    out[chosen] = torch.as_tensor(masked_atom_features(), device=x.device)
+    return out
 
 
 def mask_tokens(tokens: Tensor, mask: Tensor, prob: float, vocab_size: int,
@@ -54,15 +70,19 @@ class PretrainModule(ResumableModule):
     - :math:`L_{token}`: masked P-SMILES tokens (:obj:`mask_prob`, 80/10/10).
     - :math:`L_{coord}`: a random conformer; atoms chosen with
       :obj:`mask_prob` get uniform noise in :math:`\pm` :obj:`noise`
-      Angstrom per axis (Uni-Mol's recipe) and their element masked; the
-      radius graph is **recomputed on the noised coordinates** (the encoder
-      sees only what a noised structure offers); smooth-L1 on the recovered
-      coordinates of the noised atoms. :math:`L_{atom}`: their elements.
-    - :math:`L_{nce}`: symmetric InfoNCE between the pooled 1D and 3D vectors
-      of the same (masked/noised) inputs.
+      Angstrom per axis (Uni-Mol's recipe) and their whole feature row
+      masked (:func:`mask_atoms`); the radius graph is built **on the noised
+      coordinates** only (the encoder sees only what a noised structure
+      offers); smooth-L1 on the recovered coordinates of the noised atoms.
+      :math:`L_{atom}`: their elements.
+    - :math:`L_{nce}`: symmetric InfoNCE between the 1D and 3D vectors of
+      the same (masked/noised) inputs after the **fusion projections**, the
+      space fine-tuning reads.
 
     Randomness comes from ``(seed, epoch, step)`` and the RNG states are kept
-    in checkpoints, so a resumed run gives the same result.
+    in checkpoints, so a resumed run gives the same result; validation uses
+    the same draws every epoch (:data:`VALIDATION_EPOCH`), so its loss is
+    comparable across epochs and can select the checkpoint.
     """
     def __init__(self, model_config: Dict[str, Any], lr: float = 5e-4,
                  weight_decay: float = 1e-4, warmup_ratio: float = 0.06,
@@ -79,10 +99,10 @@ class PretrainModule(ResumableModule):
         with torch.no_grad():
             self.model.contrastive.log_scale.fill_(float(np.log(1 / temperature)))
 
-    def _losses(self, batch, step: int) -> Dict[str, Tensor]:
+    def _losses(self, batch, epoch: int, step: int) -> Dict[str, Tensor]:
         h = self.hparams
         g = torch.Generator().manual_seed(
-            (h.seed * 1000003 + self.current_epoch) * 100003 + step)
+            (h.seed * 1000003 + epoch) * 100003 + step)
         losses = {}
         pooled_1d = pooled_3d = None
         if h.token_weight > 0 or h.contrastive_weight > 0:
@@ -94,15 +114,14 @@ class PretrainModule(ResumableModule):
                 losses["token"] = self.model.token_head.loss(
                     self.model.token_head(states), labels)
         if h.coord_weight > 0 or h.atom_weight > 0 or h.contrastive_weight > 0:
-            use_conformer(batch, random_conformers(batch, h.seed,
-                                                   self.current_epoch, step),
-                          h.cutoff)
+            # The graph is built on the noised coordinates below only.
+            use_conformer(batch, random_conformers(batch, h.seed, epoch, step),
+                          cutoff=None)
             chosen = (torch.rand(batch.num_nodes, generator=g)
                       < h.mask_prob).to(batch.pos.device)
             noise = (torch.rand(batch.num_nodes, 3, generator=g) * 2 - 1)
             noisy = batch.pos + noise.to(batch.pos) * h.noise * chosen[:, None]
-            x = batch.x.clone()
-            x[chosen, 0] = MASKED_ATOM
+            x = mask_atoms(batch.x, chosen)
             edges = radius_graph(noisy, h.cutoff, batch.batch)
             enc = self.model.encode_3d(batch, x=x, pos=noisy,
                                        radius_edge_index=edges)
@@ -117,8 +136,9 @@ class PretrainModule(ResumableModule):
                 losses["atom"] = self.model.atom_type_head.loss(
                     self.model.atom_type_head(enc.node), labels)
         if h.contrastive_weight > 0:
-            losses["contrastive"], _ = self.model.contrastive(pooled_1d,
-                                                              pooled_3d)
+            losses["contrastive"], _ = self.model.contrastive(
+                self.model.project_1d(pooled_1d),
+                self.model.project_3d(pooled_3d))
         weights = {"token": h.token_weight, "coord": h.coord_weight,
                    "atom": h.atom_weight, "contrastive": h.contrastive_weight}
         if not losses:
@@ -127,7 +147,7 @@ class PretrainModule(ResumableModule):
         return losses
 
     def training_step(self, batch, batch_idx):
-        losses = self._losses(batch, batch_idx)
+        losses = self._losses(batch, self.current_epoch, batch_idx)
         for k, v in losses.items():
             self.log(f"train_{k}", v, batch_size=batch.num_graphs,
                      on_step=False, on_epoch=True, prog_bar=k == "loss",
@@ -135,7 +155,8 @@ class PretrainModule(ResumableModule):
         return losses["loss"]
 
     def validation_step(self, batch, batch_idx):
-        losses = self._losses(batch, 10**6 + batch_idx)
+        losses = self._losses(batch, VALIDATION_EPOCH,
+                              VALIDATION_STEP_OFFSET + batch_idx)
         for k, v in losses.items():
             self.log(f"val_{k}", v, batch_size=batch.num_graphs,
                      on_step=False, on_epoch=True, sync_dist=True)
@@ -144,8 +165,10 @@ class PretrainModule(ResumableModule):
 def run_pretrain(config: Dict[str, Any], out_dir: Path,
                  resume: bool = False, callbacks=None) -> Path:
     """Pretrains on ``data`` (targets ignored) and writes ``config.yaml``,
-    Lightning checkpoints and logs, and ``pretrained.pt`` (an
-    :class:`MMPolymer` file for ``finetune --pretrained``)."""
+    Lightning checkpoints and logs, and ``pretrained.pt``: the weights of the
+    epoch with the lowest validation loss (an :class:`MMPolymer` file for
+    ``finetune --pretrained``). Learning rate, weight decay, warm-up, batch
+    size, epochs and patience come from the ``pretrain`` section."""
     from mmpoly_geo.training.cross_validation import load_dataset
 
     out_dir = Path(out_dir)
@@ -153,8 +176,11 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     save_config(config, out_dir / "config.yaml")
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     # The descriptor branch is fine-tuning's: the corpus needs no descriptors.
+    p = config["pretrain"]
     config = dict(config, data=dict(config["data"], descriptors="none"),
-                  model=dict(config["model"], descriptors=False))
+                  model=dict(config["model"], descriptors=False),
+                  optim=dict(config["optim"],
+                             **{k: p[k] for k in PRETRAIN_OPTIM}))
     dataset = load_dataset(config)
     p, o = config["pretrain"], config["optim"]
     module = PretrainModule(
@@ -170,6 +196,10 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
                                          p["val_fraction"], config["seed"])
     trainer = fit(module, config, dataset, train_idx, val_idx, out_dir,
                   "val_loss", resume, callbacks)
+    best = trainer.checkpoint_callback.best_model_path
+    if best:
+        module = PretrainModule.load_from_checkpoint(
+            best, map_location="cpu", weights_only=False)
     path = out_dir / "pretrained.pt"
     if trainer.is_global_zero:
         module.model.save(path)

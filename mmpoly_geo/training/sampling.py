@@ -2,7 +2,7 @@
 choice depend only on (seed, epoch), so a resumed run repeats them."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 from torch.utils.data import Sampler
@@ -37,9 +37,10 @@ class EpochSeededSampler(Sampler):
         return -(-self.num_samples // self.num_replicas)
 
 
-def use_conformer(batch, index, cutoff: float):
+def use_conformer(batch, index, cutoff: Optional[float]):
     """Sets :obj:`batch.pos` to conformer :obj:`index` (an int, or a tensor
-    with one index per graph) and recomputes the radius graph, in place."""
+    with one index per graph) and recomputes the radius graph, in place
+    (not when :obj:`cutoff` is :obj:`None`: the caller builds its own)."""
     if isinstance(index, int):
         pos = batch.pos_confs[:, index]
     else:
@@ -47,7 +48,8 @@ def use_conformer(batch, index, cutoff: float):
                                            device=batch.pos.device),
                               index[batch.batch]]
     batch.pos = pos
-    batch.radius_edge_index = radius_graph(pos, cutoff, batch.batch)
+    if cutoff is not None:
+        batch.radius_edge_index = radius_graph(pos, cutoff, batch.batch)
     return batch
 
 

@@ -31,6 +31,10 @@ def test_denoising_head_recovers_and_is_equivariant():
     head = CoordinateDenoisingHead()
     clean = torch.randn(6, 3)
     noisy = clean + 0.3 * torch.randn(6, 3)
+    # Untrained, it predicts "no change", whatever the vectors.
+    torch.testing.assert_close(head(noisy, 100 * torch.randn(6, 3)), noisy)
+    with torch.no_grad():
+        head.scale.fill_(1.0)
     perfect = head(noisy, clean - noisy)
     assert head.loss(perfect, clean).item() == pytest.approx(0.0, abs=1e-7)
     assert head.loss(noisy, clean) > 0

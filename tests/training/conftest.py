@@ -13,7 +13,7 @@ optim: {max_epochs: 2, batch_size: 16, patience: 5}
 data: {num_conformers: 2, num_workers: 0}
 trainer: {progress_bar: false, accelerator: cpu}
 finetune: {folds: 2, val_fraction: 0.2}
-pretrain: {val_fraction: 0.2}
+pretrain: {val_fraction: 0.2, max_epochs: 2, batch_size: 16, patience: 5}
 """
 
 

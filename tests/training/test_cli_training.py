@@ -102,7 +102,7 @@ def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys):
 def test_objectives_can_be_switched_off(tiny_config, tiny_csv, tmp_path):
     config = load_config(tiny_config, [
         f"data.csv={tiny_csv}", "pretrain.token_weight=0",
-        "pretrain.contrastive_weight=0", "optim.max_epochs=1"])
+        "pretrain.contrastive_weight=0", "pretrain.max_epochs=1"])
     run_pretrain(config, tmp_path / "p")
     log = pd.read_csv(tmp_path / "p" / "logs" / "metrics.csv")
     assert "train_token" not in log and "train_contrastive" not in log
@@ -119,7 +119,7 @@ class _Kill(pl.Callback):
 def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
                                                 tmp_path):
     config = load_config(tiny_config, [f"data.csv={tiny_csv}",
-                                       "optim.max_epochs=3"])
+                                       "pretrain.max_epochs=3"])
     full = run_pretrain(config, tmp_path / "a")
     with pytest.raises(RuntimeError, match="simulated kill"):
         run_pretrain(config, tmp_path / "b", callbacks=[_Kill()])
@@ -172,7 +172,7 @@ def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
 def test_unreadable_checkpoint_restarts_the_run(tiny_config, tiny_csv,
                                                  tmp_path):
     config = load_config(tiny_config, [f"data.csv={tiny_csv}",
-                                       "optim.max_epochs=2"])
+                                       "pretrain.max_epochs=2"])
     full = run_pretrain(config, tmp_path / "a")
     with pytest.raises(RuntimeError, match="simulated kill"):
         run_pretrain(config, tmp_path / "b", callbacks=[_Kill()])
@@ -195,7 +195,7 @@ def test_ddp_two_cpu_processes(tiny_config, tiny_csv, tmp_path):
         [sys.executable, "-m", "mmpoly_geo.cli", "pretrain", "--config",
          str(tiny_config), "--csv", str(tiny_csv), "--out", str(out),
          "--set", "trainer.devices=2", "trainer.strategy=ddp",
-         "optim.max_epochs=1"],
+         "pretrain.max_epochs=1"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MEMBER: 2/2" in result.stderr  # both ranks joined (gloo on CPU)
