@@ -32,8 +32,11 @@ Usage::
         [--set optim.max_epochs=200 ...]
 
 ``--quick`` (used by the tests): 40 polymers per data set, 2 folds, 1 epoch,
-tiny models. Finished (dataset, model) runs are reused (``--resume`` of the
-runner), so an interrupted suite continues where it stopped, and several
+tiny models. Finished (dataset, model, seed) runs (with a ``summary.json``)
+are reported as they are, never retrained (so their numbers are those of the
+code that made them; delete a run folder to redo it); unfinished ones resume
+(``--resume`` of the runner), so an interrupted suite continues where it
+stopped, and several
 suites with disjoint ``--datasets``/``--models`` can share one ``--out``
 (e.g. one process per core); ``--report-only`` then tabulates whatever is
 finished without training.
@@ -179,12 +182,13 @@ def main():
                 run_dir = out / "runs" / dataset / name / f"seed{seed}"
                 tag = output_tag(config)
                 t0 = time.perf_counter()
-                if args.report_only:
-                    # summary.json is written once every fold is finished.
-                    if not (run_dir / f"summary{tag}.json").is_file():
-                        missing.append(f"{dataset} {name} seed {seed}")
-                        continue
-                else:
+                # summary.json is written once every fold is finished: such
+                # runs are reported as they are, never retrained.
+                finished = (run_dir / f"summary{tag}.json").is_file()
+                if args.report_only and not finished:
+                    missing.append(f"{dataset} {name} seed {seed}")
+                    continue
+                if not finished:
                     run_finetune(config, run_dir, resume=True)
                 # The exact configuration of every reported run.
                 saved = out / "configs" / dataset / f"{name}_seed{seed}.yaml"
@@ -199,7 +203,7 @@ def main():
                 metrics["dataset"] = dataset
                 metrics["seed"] = seed
                 rows.append(metrics)
-                if not args.report_only:
+                if not args.report_only and not finished:
                     print(f"{dataset} {name} seed {seed}: "
                           f"{time.perf_counter() - t0:.0f} s", flush=True)
     if missing:

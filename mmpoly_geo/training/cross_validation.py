@@ -19,7 +19,8 @@ from mmpoly_geo.training.config import (
     load_config, resolve_model_config, save_config)
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
-from mmpoly_geo.training.predictor import save_fold_model
+from mmpoly_geo.models.mmpolymer import read_checkpoint
+from mmpoly_geo.training.predictor import FOLD_FORMAT, save_fold_model
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
 from mmpoly_geo.training.trainer import fit
 
@@ -228,7 +229,8 @@ def _read_score(done: Path) -> float:
 
 
 def _predict_saved(module, model_file, dataset, test_idx, o):
-    blob = torch.load(model_file, map_location="cpu", weights_only=True)
+    blob = read_checkpoint(model_file, FOLD_FORMAT, "model file",
+                           "a fine-tuned mmpoly_geo model")
     module.eval_model.load_state_dict(blob["state_dict"])
     module.target_mean.copy_(blob["target_mean"])
     module.target_std.copy_(blob["target_std"])
