@@ -2,7 +2,7 @@
 batches): encoders for the token sequence and the 3D structure, and heads."""
 from mmpoly_geo.nn.atom_encoder import AtomEncoder
 from mmpoly_geo.nn.dense_pair_encoder import DensePairEncoder
-from mmpoly_geo.nn.descriptor_encoder import DescriptorEncoder
+from mmpoly_geo.nn.descriptor_encoder import DescriptorEncoder, DescriptorScaler
 from mmpoly_geo.nn.encoder_output import EncoderOutput
 from mmpoly_geo.nn.equivariant_encoder import (
     EquivariantEncoder, EquivariantInteraction)
@@ -18,7 +18,8 @@ from mmpoly_geo.nn.typed_edges import NUM_EDGE_TYPES, typed_edges
 __all__ = [
     "AtomEncoder", "AtomTypeHead", "ContrastiveAlignment",
     "CoordinateDenoisingHead", "DensePairEncoder", "DescriptorEncoder",
-    "EncoderOutput", "EquivariantEncoder", "EquivariantInteraction",
+    "DescriptorScaler", "EncoderOutput", "EquivariantEncoder",
+    "EquivariantInteraction",
     "GraphPooling", "IGNORE_INDEX", "MaskedTokenHead", "ModalityFusion",
     "NUM_EDGE_TYPES", "PaiNNEncoder", "PropertyHead", "SequenceEncoder",
     "typed_edges",

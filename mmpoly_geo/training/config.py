@@ -48,6 +48,8 @@ DEFAULTS: Dict[str, Any] = {
         "val_fraction": 0.05, "mask_prob": 0.15, "noise": 1.0,
         "token_weight": 1.0, "coord_weight": 1.0, "atom_weight": 1.0,
         "contrastive_weight": 1.0, "temperature": 0.1,
+        # Multi-task regression of RDKit descriptors: off until measured.
+        "descriptor_weight": 0.0,
         # Pretraining's own optimisation (fine-tuning's is `optim`).
         "lr": 5.0e-4, "weight_decay": 0.01, "warmup_ratio": 0.06,
         "batch_size": 64, "max_epochs": 30, "patience": 5,

@@ -16,7 +16,7 @@ from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
 from mmpoly_geo.models import MMPolymer, build_model
-from mmpoly_geo.nn import IGNORE_INDEX
+from mmpoly_geo.nn import IGNORE_INDEX, DescriptorScaler, PropertyHead
 from mmpoly_geo.training.config import resolve_model_config, save_config
 from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.training.sampling import random_conformers, use_conformer
@@ -64,8 +64,8 @@ def mask_tokens(tokens: Tensor, mask: Tensor, prob: float, vocab_size: int,
 
 class PretrainModule(ResumableModule):
     r"""Pretrains :class:`~mmpoly_geo.models.MMPolymer` with
-    :math:`L = w_t L_{token} + w_c L_{coord} + w_a L_{atom} + w_{nce} L_{nce}`;
-    a weight of 0 switches an objective off (ablations).
+    :math:`L = w_t L_{token} + w_c L_{coord} + w_a L_{atom} + w_{nce} L_{nce}
+    + w_d L_{desc}`; a weight of 0 switches an objective off (ablations).
 
     - :math:`L_{token}`: masked P-SMILES tokens (:obj:`mask_prob`, 80/10/10).
     - :math:`L_{coord}`: a random conformer; atoms chosen with
@@ -78,6 +78,12 @@ class PretrainModule(ResumableModule):
     - :math:`L_{nce}`: symmetric InfoNCE between the 1D and 3D vectors of
       the same (masked/noised) inputs after the **fusion projections**, the
       space fine-tuning reads.
+    - :math:`L_{desc}` (:obj:`num_descriptors` > 0): multi-task regression of
+      the polymer's RDKit 2D descriptors (``data.descriptors``, standardised
+      by :attr:`descriptor_scaler`, fitted on the training split; ``NaN``
+      entries masked) from the 1D and from the 3D vector after the fusion
+      projections, by one shared head (ChemBERTa-2's MTR objective). The
+      head belongs to this module, not to the saved model.
 
     Randomness comes from ``(seed, epoch, step)`` and the RNG states are kept
     in checkpoints, so a resumed run gives the same result; validation uses
@@ -89,15 +95,25 @@ class PretrainModule(ResumableModule):
                  mask_prob: float = 0.15, noise: float = 1.0,
                  token_weight: float = 1.0, coord_weight: float = 1.0,
                  atom_weight: float = 1.0, contrastive_weight: float = 1.0,
-                 temperature: float = 0.1, cutoff: float = 5.0, seed: int = 0):
+                 temperature: float = 0.1, cutoff: float = 5.0, seed: int = 0,
+                 descriptor_weight: float = 0.0, num_descriptors: int = 0):
         super().__init__()
         self.save_hyperparameters()
+        if descriptor_weight > 0 and num_descriptors < 1:
+            raise ValueError("descriptor_weight > 0 needs num_descriptors "
+                             "(the width of data.descriptors)")
         model = build_model(dict(model_config, mode="both"))
         if not isinstance(model, MMPolymer):
             raise ValueError("pretraining needs model.kind=mmpolymer")
         self.model = model
         with torch.no_grad():
             self.model.contrastive.log_scale.fill_(float(np.log(1 / temperature)))
+        self.descriptor_scaler = self.descriptor_head = None
+        if descriptor_weight > 0:
+            channels = model.fusion.channels
+            self.descriptor_scaler = DescriptorScaler(num_descriptors)
+            self.descriptor_head = PropertyHead(channels, num_descriptors,
+                                                dropout=0.0)
 
     def _losses(self, batch, epoch: int, step: int) -> Dict[str, Tensor]:
         h = self.hparams
@@ -105,7 +121,8 @@ class PretrainModule(ResumableModule):
             (h.seed * 1000003 + epoch) * 100003 + step)
         losses = {}
         pooled_1d = pooled_3d = None
-        if h.token_weight > 0 or h.contrastive_weight > 0:
+        both = h.contrastive_weight > 0 or h.descriptor_weight > 0
+        if h.token_weight > 0 or both:
             tokens, mask = to_dense_tokens(batch)
             masked, labels = mask_tokens(tokens, mask, h.mask_prob,
                                          self.model.token_head.num_classes, g)
@@ -113,7 +130,7 @@ class PretrainModule(ResumableModule):
             if h.token_weight > 0:
                 losses["token"] = self.model.token_head.loss(
                     self.model.token_head(states), labels)
-        if h.coord_weight > 0 or h.atom_weight > 0 or h.contrastive_weight > 0:
+        if h.coord_weight > 0 or h.atom_weight > 0 or both:
             # The graph is built on the noised coordinates below only.
             use_conformer(batch, random_conformers(batch, h.seed, epoch, step),
                           cutoff=None)
@@ -135,12 +152,23 @@ class PretrainModule(ResumableModule):
                                      torch.full_like(batch.z, IGNORE_INDEX))
                 losses["atom"] = self.model.atom_type_head.loss(
                     self.model.atom_type_head(enc.node), labels)
+        if both:
+            fused_1d = self.model.project_1d(pooled_1d)
+            fused_3d = self.model.project_3d(pooled_3d)
         if h.contrastive_weight > 0:
-            losses["contrastive"], _ = self.model.contrastive(
-                self.model.project_1d(pooled_1d),
-                self.model.project_3d(pooled_3d))
+            losses["contrastive"], _ = self.model.contrastive(fused_1d,
+                                                              fused_3d)
+        if h.descriptor_weight > 0:
+            target = self.descriptor_scaler(batch.descriptors,
+                                            fill_missing=False)
+            losses["descriptor"] = 0.5 * (
+                self.descriptor_head.loss(self.descriptor_head(fused_1d),
+                                          target)
+                + self.descriptor_head.loss(self.descriptor_head(fused_3d),
+                                            target))
         weights = {"token": h.token_weight, "coord": h.coord_weight,
-                   "atom": h.atom_weight, "contrastive": h.contrastive_weight}
+                   "atom": h.atom_weight, "contrastive": h.contrastive_weight,
+                   "descriptor": h.descriptor_weight}
         if not losses:
             raise ValueError("all pretraining objectives are switched off")
         losses["loss"] = sum(weights[k] * v for k, v in losses.items())
@@ -177,7 +205,10 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     # The descriptor branch is fine-tuning's: the corpus needs no descriptors.
     p = config["pretrain"]
-    config = dict(config, data=dict(config["data"], descriptors="none"),
+    # Descriptors are pretraining targets (descriptor_weight > 0), never an
+    # input: the descriptor branch is fine-tuning's.
+    targets = "rdkit" if p["descriptor_weight"] > 0 else "none"
+    config = dict(config, data=dict(config["data"], descriptors=targets),
                   model=dict(config["model"], descriptors=False),
                   optim=dict(config["optim"],
                              **{k: p[k] for k in PRETRAIN_OPTIM}))
@@ -190,10 +221,14 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         coord_weight=p["coord_weight"], atom_weight=p["atom_weight"],
         contrastive_weight=p["contrastive_weight"],
         temperature=p["temperature"], cutoff=config["data"]["cutoff"],
-        seed=config["seed"])
+        seed=config["seed"], descriptor_weight=p["descriptor_weight"],
+        num_descriptors=int(dataset.descriptors.size(-1)))
     keys = list(dataset.key)
     train_idx, val_idx = train_val_split(np.arange(len(dataset)), keys,
                                          p["val_fraction"], config["seed"])
+    if module.descriptor_scaler is not None:
+        module.descriptor_scaler.fit(
+            dataset.descriptors[torch.as_tensor(train_idx)])
     trainer = fit(module, config, dataset, train_idx, val_idx, out_dir,
                   "val_loss", resume, callbacks)
     best = trainer.checkpoint_callback.best_model_path

@@ -63,12 +63,16 @@ def test_descriptor_encoder_standardises_on_fit_and_handles_nan():
     train[0, 1] = float("nan")
     enc = DescriptorEncoder(3, 8).fit(train).eval()
     x = torch.asinh(train.double())
-    assert torch.allclose(enc.mean[0].double(), x[:, 0].mean(), atol=1e-5)
-    assert enc.std[2] == 1.0                      # constant column
-    assert torch.isfinite(enc.mean).all()
+    assert torch.allclose(enc.scaler.mean[0].double(), x[:, 0].mean(), atol=1e-5)
+    assert enc.scaler.std[2] == 1.0                      # constant column
+    assert torch.isfinite(enc.scaler.mean).all()
     out = enc(torch.tensor([[float("nan"), 1e30, float("inf")]]))
     assert out.shape == (1, 8) and torch.isfinite(out).all()
     state = enc.state_dict()                      # scales are saved
-    assert {"mean", "std"} <= set(state)
+    assert {"scaler.mean", "scaler.std"} <= set(state)
+    # Targets keep their missing values.
+    scaled = enc.scaler(torch.tensor([[float("nan"), 5.0, 5.0]]),
+                        fill_missing=False)
+    assert torch.isnan(scaled[0, 0]) and torch.isfinite(scaled[0, 1:]).all()
     with pytest.raises(ValueError, match="shape"):
         enc(torch.zeros(2, 4))

@@ -86,3 +86,32 @@ def test_validation_is_comparable_and_best_epoch_saved(tiny_config, tiny_csv,
                       weights_only=False)["state_dict"]
     saved = MMPolymer.load(path).state_dict()
     assert all(torch.equal(best["model." + k], v) for k, v in saved.items())
+
+
+def test_descriptor_regression_objective(tiny_config, tiny_csv, tmp_path):
+    f = PolymerFeaturizer(num_conformers=2, cutoff=4.0, descriptors="rdkit")
+    batch = next(iter(DataLoader([f(s) for s in POLYMERS],
+                                 batch_size=len(POLYMERS))))
+    torch.manual_seed(0)
+    width = batch.descriptors.size(1)
+    module = PretrainModule(TINY, token_weight=0, coord_weight=0,
+                            atom_weight=0, contrastive_weight=0, cutoff=4.0,
+                            descriptor_weight=1.0, num_descriptors=width)
+    module.descriptor_scaler.fit(batch.descriptors)
+    losses = module._losses(batch, 0, 0)
+    assert set(losses) == {"descriptor", "loss"}
+    assert torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    for name in ("1d", "3d"):  # both branches learn to predict descriptors
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in
+                   module.model.fusion.projections[name].parameters()), name
+    # The run: descriptors are targets, never an input of the saved model.
+    config = load_config(tiny_config, [f"data.csv={tiny_csv}",
+                                       "pretrain.descriptor_weight=1",
+                                       "pretrain.max_epochs=1"])
+    path = run_pretrain(config, tmp_path / "p")
+    log = pd.read_csv(tmp_path / "p" / "logs" / "metrics.csv")
+    assert log["train_descriptor"].notna().any()
+    model = MMPolymer.load(path)
+    assert model.descriptor_encoder is None
+    assert not any(k.startswith("descriptor") for k in model.state_dict())
