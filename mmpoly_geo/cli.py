@@ -111,6 +111,8 @@ def _run_config(args):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={value}")
+    if getattr(args, "verbose", False):
+        overrides.append("trainer.verbose=true")
     if getattr(args, "target", None):
         overrides.append(f"data.target={args.target}")
     return load_config(args.config, overrides)
@@ -143,7 +145,7 @@ def _read_inputs(args):
 
 
 def _predict(args, embed: bool = False) -> int:
-    from mmpoly_geo.training import Predictor
+    from mmpoly_geo.models import Predictor
 
     predictor = Predictor.load(args.model)
     inputs = _read_inputs(args)
@@ -193,6 +195,8 @@ def _add_run_args(p: argparse.ArgumentParser, data: bool = True):
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in --out")
     p.add_argument("--epochs", type=int)
+    p.add_argument("--verbose", action="store_true",
+                   help="show Lightning's own banners, tips and warnings")
     p.add_argument("--seed", type=int)
     if data:
         src = p.add_mutually_exclusive_group()

@@ -51,8 +51,10 @@ def test_predict_latency_runs(tmp_path):
     assert main(["finetune", "--config", str(config), "--csv", str(csv),
                  "--target", "v", "--out", str(tmp_path / "run")]) == 0
     out = _run("benchmarks/predict_latency.py", "--model",
-               str(tmp_path / "run"), "--repeats", "2")
-    assert "of the 0.5 s target" in out
+               str(tmp_path / "run"), "--repeats", "2",
+               "--process-repeats", "1")
+    assert "of the 1 s target" in out and "of the 3 s target" in out
+    assert "imports of the prediction path" in out
 
 
 def test_suite_quick_mode(tmp_path):

@@ -4,10 +4,11 @@ from mmpoly_geo.data.featurize import PolymerFeaturizer
 from mmpoly_geo.data.polymer_data import PolymerData, to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer, build_vocab, tokenize
-from mmpoly_geo.data.transforms import SelectConformer, expand_conformers
+from mmpoly_geo.data.transforms import (
+    SelectConformer, expand_conformers, use_conformer)
 
 __all__ = [
     "PolymerData", "PolymerDataset", "PolymerFeaturizer", "PolymerRowsWarning",
     "PSmilesTokenizer", "SelectConformer", "build_vocab", "expand_conformers",
-    "radius_graph", "to_dense_tokens", "tokenize",
+    "radius_graph", "to_dense_tokens", "tokenize", "use_conformer",
 ]

@@ -168,7 +168,13 @@ class PolymerDataset(InMemoryDataset):
                     torch.load(record, weights_only=False)
                 except Exception:
                     record.unlink()
-        super()._process()
+        # Our progress bar and summary replace PyG's "Processing... Done!".
+        show, self.log = self.log, False
+        self._show_progress = show
+        try:
+            super()._process()
+        finally:
+            self.log = show
 
     def _settings_hash(self) -> str:
         digest = hashlib.sha1()
@@ -244,7 +250,8 @@ class PolymerDataset(InMemoryDataset):
         rows = list(self._read_rows())
         results = featurize_rows(
             self.featurizer, [(r[3], r[4]) for r in rows], self.num_workers,
-            desc=f"Processing {self.name}", log=self.log,
+            desc=f"Processing {self.name}",
+            log=getattr(self, "_show_progress", self.log),
             row_timeout=self.row_timeout)
         data_list, rejected = [], []
         for (file, row, line, psmiles, _), result in zip(rows, results):

@@ -64,3 +64,19 @@ def expand_conformers(data: PolymerData,
     radius graph), for test-time averaging over conformers."""
     return [SelectConformer(k, cutoff)(data)
             for k in range(data.pos_confs.size(1))]
+
+
+def use_conformer(batch, index, cutoff: Optional[float]):
+    """Sets :obj:`batch.pos` to conformer :obj:`index` (an int, or a tensor
+    with one index per graph) and recomputes the radius graph, in place
+    (not when :obj:`cutoff` is :obj:`None`: the caller builds its own)."""
+    if isinstance(index, int):
+        pos = batch.pos_confs[:, index]
+    else:
+        pos = batch.pos_confs[torch.arange(batch.num_nodes,
+                                           device=batch.pos.device),
+                              index[batch.batch]]
+    batch.pos = pos
+    if cutoff is not None:
+        batch.radius_edge_index = radius_graph(pos, cutoff, batch.batch)
+    return batch

@@ -1,7 +1,9 @@
-"""Models composed from :mod:`mmpoly_geo.nn` layers, and PyG baselines."""
+"""Models composed from :mod:`mmpoly_geo.nn` layers, PyG baselines, and the
+fold ensemble that predicts with trained models."""
 from mmpoly_geo.models.baselines import (
     BASELINES, GINBaseline, SchNetBaseline, ViSNetBaseline, build_model)
 from mmpoly_geo.models.mmpolymer import ENCODERS_3D, MODES, MMPolymer
+from mmpoly_geo.models.predictor import Predictor
 
 __all__ = ["BASELINES", "ENCODERS_3D", "GINBaseline", "MMPolymer", "MODES",
-           "SchNetBaseline", "ViSNetBaseline", "build_model"]
+           "Predictor", "SchNetBaseline", "ViSNetBaseline", "build_model"]

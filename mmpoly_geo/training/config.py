@@ -37,7 +37,7 @@ DEFAULTS: Dict[str, Any] = {
     "trainer": {
         "accelerator": "auto", "devices": 1, "strategy": "auto",
         "num_nodes": 1, "precision": "32-true", "loader_workers": 0,
-        "progress_bar": True,
+        "progress_bar": True, "verbose": False,
     },
     "finetune": {
         "folds": 5, "val_fraction": 0.15, "pretrained": None,

@@ -20,7 +20,7 @@ from mmpoly_geo.training.config import (
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.models.mmpolymer import read_checkpoint
-from mmpoly_geo.training.predictor import FOLD_FORMAT, save_fold_model
+from mmpoly_geo.models.predictor import FOLD_FORMAT, save_fold_model
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
 from mmpoly_geo.training.trainer import fit
 
@@ -95,6 +95,7 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
         else:
             train_idx, val_idx = train_val_split(rest, keys, f["val_fraction"],
                                                  config["seed"] + fold)
+        fold_start = time.perf_counter()
         members, val_mse = [], []
         for member in range(int(f["ensemble"])):
             name = f"fold{fold}" if f["ensemble"] == 1 else \
@@ -131,6 +132,11 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                         y=float(y[i, t]), pred=float(p[j, t])))
         atomic_write_text(out_dir / f"metrics{tag}.csv",
                           pd.DataFrame(metric_rows).to_csv(index=False))
+        scores = "; ".join(f"{r['model']} RMSE {r['rmse']:.4g}"
+                           for r in metric_rows if r["fold"] == fold)
+        print(f"fold {fold + 1}/{len(tests)}: {scores}; validation MSE "
+              f"{np.mean(val_mse):.4g}; {time.perf_counter() - fold_start:.0f} s",
+              flush=True)
 
     metrics = pd.DataFrame(metric_rows)
     summary = {"dataset": dataset.name, "n": len(dataset),
@@ -155,7 +161,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
 
 
 #: Settings that may differ between a run and its resumption.
-RESUME_FREE = {("trainer", "progress_bar"), ("trainer", "loader_workers"),
+RESUME_FREE = {("trainer", "progress_bar"), ("trainer", "verbose"),
+               ("trainer", "loader_workers"),
                ("data", "num_workers"), ("data", "root")}
 
 

@@ -7,29 +7,14 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
+from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models import MMPolymer, build_model
+from mmpoly_geo.models.predictor import predict_conformer_average
 from mmpoly_geo.nn import PropertyHead
 from mmpoly_geo.training.resumable import ResumableModule
-from mmpoly_geo.training.sampling import random_conformers, use_conformer
+from mmpoly_geo.training.sampling import random_conformers
 
 FREEZE = ("none", "sequence", "3d", "encoders")
-
-
-@torch.no_grad()
-def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
-                              std: Tensor, cutoff: float,
-                              num_conformers: Optional[int] = None) -> Tensor:
-    """Predictions in target units, averaged over the first
-    :obj:`num_conformers` stored conformers (all if :obj:`None`; models that
-    use no coordinates need one pass). Shape :math:`[B, T]`."""
-    if model.mode in ("1d", "2d"):  # no coordinates used
-        return model(batch)["pred"] * std + mean
-    preds = []
-    total = batch.pos_confs.size(1)
-    for k in range(min(total, num_conformers or total)):
-        use_conformer(batch, k, cutoff)
-        preds.append(model(batch)["pred"])
-    return torch.stack(preds).mean(0) * std + mean
 
 
 class FinetuneModule(ResumableModule):

@@ -19,7 +19,8 @@ from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.nn import IGNORE_INDEX, DescriptorScaler, PropertyHead
 from mmpoly_geo.training.config import resolve_model_config, save_config
 from mmpoly_geo.training.resumable import ResumableModule
-from mmpoly_geo.training.sampling import random_conformers, use_conformer
+from mmpoly_geo.data.transforms import use_conformer
+from mmpoly_geo.training.sampling import random_conformers
 from mmpoly_geo.training.splits import train_val_split
 from mmpoly_geo.training.trainer import fit
 

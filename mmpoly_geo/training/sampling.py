@@ -2,12 +2,10 @@
 choice depend only on (seed, epoch), so a resumed run repeats them."""
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator
 
 import torch
 from torch.utils.data import Sampler
-
-from mmpoly_geo.data.radius_graph import radius_graph
 
 
 class EpochSeededSampler(Sampler):
@@ -35,22 +33,6 @@ class EpochSeededSampler(Sampler):
 
     def __len__(self) -> int:
         return -(-self.num_samples // self.num_replicas)
-
-
-def use_conformer(batch, index, cutoff: Optional[float]):
-    """Sets :obj:`batch.pos` to conformer :obj:`index` (an int, or a tensor
-    with one index per graph) and recomputes the radius graph, in place
-    (not when :obj:`cutoff` is :obj:`None`: the caller builds its own)."""
-    if isinstance(index, int):
-        pos = batch.pos_confs[:, index]
-    else:
-        pos = batch.pos_confs[torch.arange(batch.num_nodes,
-                                           device=batch.pos.device),
-                              index[batch.batch]]
-    batch.pos = pos
-    if cutoff is not None:
-        batch.radius_edge_index = radius_graph(pos, cutoff, batch.batch)
-    return batch
 
 
 def random_conformers(batch, seed: int, epoch: int, step: int):

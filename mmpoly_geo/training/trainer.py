@@ -1,10 +1,12 @@
 """Builds the Lightning ``Trainer`` from a run configuration."""
 from __future__ import annotations
 
+import logging
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -15,6 +17,45 @@ from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.atomic import atomic_path, remove_stale_temporaries
 from mmpoly_geo.training.sampling import EpochSeededSampler
+
+
+#: Loggers of Lightning's banners and tips (accelerator lines, the logging
+#: service advertisement, "Trainer.fit stopped", ...).
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch",
+                     "lightning_fabric", "lightning.fabric")
+#: Lightning warnings that say nothing to our users: our output folders hold
+#: logs next to checkpoints by design, resumed runs reuse them, and the
+#: others concern Lightning's own code or a CPU-only setup.
+QUIET_WARNINGS = (
+    r"Checkpoint directory .* exists and is not empty",
+    r"Experiment logs directory .* exists and is not empty",
+    r".*isinstance\(treespec, LeafSpec\)",
+    r"The '\w+_dataloader' does not have many workers",
+    r".*torch.jit.script.* is deprecated",
+)
+
+
+@contextmanager
+def quiet_lightning(verbose: bool = False) -> Iterator[None]:
+    """Within the block, Lightning's info lines and the warnings in
+    :data:`QUIET_WARNINGS` are not shown (restored afterwards); with
+    :obj:`verbose`, everything is."""
+    if verbose:
+        yield
+        return
+    levels = {}
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        levels[name] = logger.level
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for pattern in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -71,6 +112,13 @@ def fit(module: pl.LightningModule, config: Dict[str, Any], dataset,
     """Trains :obj:`module` on ``dataset[train_idx]`` (epoch-seeded order,
     split across DDP ranks), validating on ``dataset[val_idx]``; with
     :obj:`resume`, continues from ``out_dir/last.ckpt`` when present."""
+    with quiet_lightning(config["trainer"]["verbose"]):
+        return _fit(module, config, dataset, train_idx, val_idx, out_dir,
+                    monitor, resume, callbacks)
+
+
+def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
+         resume, callbacks):
     o = config["optim"]
     trainer = build_trainer(config, out_dir, monitor, o["patience"], callbacks)
     train = dataset.index_select(torch.as_tensor(train_idx))

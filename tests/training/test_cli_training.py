@@ -14,7 +14,8 @@ import torch
 
 from mmpoly_geo.cli import main
 from mmpoly_geo.models import MMPolymer
-from mmpoly_geo.training import Predictor, load_config
+from mmpoly_geo.models import Predictor
+from mmpoly_geo.training import load_config
 from mmpoly_geo.training.pretrain import run_pretrain
 
 
@@ -63,6 +64,25 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     assert "bonded to each other" in errors[3]
     assert "query bond" in errors[4] and "whitespace" in errors[5]
     assert frame["value"][0] != "" and frame["value_std"][0] != ""
+    # The Python API: same numbers, models loaded once, bad rows kept.
+    import mmpoly_geo
+    from mmpoly_geo import api
+
+    api._load.cache_clear()
+    frame = mmpoly_geo.predict(["*CC(*)C", "**", "*OCC*"], model=out)
+    assert frame["psmiles"].tolist() == ["*CC(*)C", "**", "*OCC*"]
+    assert frame["error"][0] == "" and "bonded" in frame["error"][1]
+    cli = pd.read_csv(result, keep_default_na=False)
+    assert frame["value"][0] == pytest.approx(float(cli["value"][0]))
+    assert frame["value"][2] == pytest.approx(float(cli["value"][2]))
+    mmpoly_geo.predict("*CC(*)C", model=out, properties=["value"])
+    assert api._load.cache_info().hits >= 1
+    with pytest.raises(ValueError, match="no model predicts"):
+        mmpoly_geo.predict("*CC(*)C", model=out, properties=["Tg"])
+    with pytest.raises(ValueError, match="no model given"):
+        mmpoly_geo.predict("*CC(*)C")
+    vectors = mmpoly_geo.embed(["*CC(*)C"], model=out)
+    assert sum(c.startswith("emb_") for c in vectors.columns) == 48
     emb = tmp_path / "emb.csv"
     assert main(["embed", str(inputs), "--model", str(out), "--output",
                  str(emb)]) == 0
@@ -195,8 +215,31 @@ def test_ddp_two_cpu_processes(tiny_config, tiny_csv, tmp_path):
         [sys.executable, "-m", "mmpoly_geo.cli", "pretrain", "--config",
          str(tiny_config), "--csv", str(tiny_csv), "--out", str(out),
          "--set", "trainer.devices=2", "trainer.strategy=ddp",
-         "pretrain.max_epochs=1"],
+         "pretrain.max_epochs=1", "--verbose"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MEMBER: 2/2" in result.stderr  # both ranks joined (gloo on CPU)
     assert (out / "pretrained.pt").is_file()
+
+
+NOISE = ("Tip:", "litlogger", "GPU available", "TPU available",
+         "exists and is not empty", "LeafSpec", "Trainer.fit", "Processing...",
+         "Loading `train_dataloader`", "Warning")
+
+
+def test_finetune_terminal_is_quiet(tiny_config, tiny_csv, tmp_path):
+    command = [sys.executable, "-m", "mmpoly_geo.cli", "finetune", "--config",
+               str(tiny_config), "--csv", str(tiny_csv), "--target", "value",
+               "--set", "optim.max_epochs=1"]
+    quiet = subprocess.run(command + ["--out", str(tmp_path / "q")],
+                           capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    text = quiet.stdout + quiet.stderr
+    assert [n for n in NOISE if n in text] == []
+    assert "fold 1/2: mmpolymer RMSE" in quiet.stdout
+    assert "2-fold CV, 48 polymers" in quiet.stdout
+    verbose = subprocess.run(command + ["--out", str(tmp_path / "v"),
+                                        "--verbose"],
+                             capture_output=True, text=True, timeout=600)
+    assert verbose.returncode == 0
+    assert "GPU available" in verbose.stdout + verbose.stderr

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mmpoly_geo.models import MMPolymer
-from mmpoly_geo.training import Predictor, load_config, run_finetune
+from mmpoly_geo.models import Predictor
+from mmpoly_geo.training import load_config, run_finetune
 from mmpoly_geo.training.config import resolve_model_config
 from mmpoly_geo.training.finetune_module import FinetuneModule
 

@@ -1,23 +1,42 @@
-"""Saved fold models and the ensemble that predicts new polymers."""
+"""Saved fold models and the ensemble that predicts new polymers. Needs no
+training stack (Lightning is not imported), so prediction starts fast."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 from torch_geometric.data import Batch
 
 from mmpoly_geo.atomic import atomic_torch_save
 from mmpoly_geo.chem.errors import row_failure_reason
-from mmpoly_geo.data import PolymerFeaturizer
-from mmpoly_geo.models import build_model
-from mmpoly_geo.models.mmpolymer import read_checkpoint
-from mmpoly_geo.training.finetune_module import predict_conformer_average
+from mmpoly_geo.data.featurize import PolymerFeaturizer
+from mmpoly_geo.data.transforms import use_conformer
+from mmpoly_geo.models.baselines import build_model
+from mmpoly_geo.models.mmpolymer import MMPolymer, read_checkpoint
 
 # /2: models of MMPolymer checkpoint format /3.
 FOLD_FORMAT = "mmpoly_geo.FoldModel/2"
+
+
+@torch.no_grad()
+def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
+                              std: Tensor, cutoff: float,
+                              num_conformers: Optional[int] = None) -> Tensor:
+    """Predictions in target units, averaged over the first
+    :obj:`num_conformers` stored conformers (all if :obj:`None`; models that
+    use no coordinates need one pass). Shape :math:`[B, T]`."""
+    if model.mode in ("1d", "2d"):  # no coordinates used
+        return model(batch)["pred"] * std + mean
+    preds = []
+    total = batch.pos_confs.size(1)
+    for k in range(min(total, num_conformers or total)):
+        use_conformer(batch, k, cutoff)
+        preds.append(model(batch)["pred"])
+    return torch.stack(preds).mean(0) * std + mean
 
 
 def save_fold_model(path: Path, model, target_mean, target_std,

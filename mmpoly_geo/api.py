@@ -1,0 +1,121 @@
+"""One-call prediction and embedding from Python:
+``mmpoly_geo.predict(["*CC(*)C"], model="runs/eea")``.
+
+Models are loaded once per process and reused (keyed by their path and file
+times), so calling :func:`predict` in a loop costs only the prediction.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import pandas as pd
+
+from mmpoly_geo.models.predictor import Predictor
+
+ModelSpec = Union[str, os.PathLike, Predictor,
+                  Sequence[Union[str, os.PathLike, Predictor]]]
+
+
+def predict(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
+            properties: Optional[Sequence[str]] = None,
+            batch_size: int = 64) -> pd.DataFrame:
+    r"""Predicts properties of polymers.
+
+    Args:
+        psmiles (str or list of str): P-SMILES strings.
+        model: The output folder of ``mmpoly-geo finetune`` (or one fold
+            file, or a loaded :class:`~mmpoly_geo.models.Predictor`), or a
+            list of them (e.g. one run per property). Required for now: no
+            property models ship with this version yet.
+        properties (list of str, optional): Only these targets (all when
+            :obj:`None`); a name no model predicts is an error.
+        batch_size (int, optional): Polymers per forward pass.
+            (default: :obj:`64`)
+
+    Returns:
+        pandas.DataFrame: One row per input, in order: ``psmiles``,
+        ``psmiles_canonical``, per property its value and ``<name>_std`` (the
+        spread over the fold models), and ``error`` (empty, or why that input
+        could not be used; such rows are kept, never dropped).
+    """
+    return _run(psmiles, model, properties, batch_size)
+
+
+def embed(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
+          batch_size: int = 64) -> pd.DataFrame:
+    r"""Fused vectors (``emb_0`` ... ``emb_D``, conformer 0, averaged over the
+    fold models) of polymers, with ``psmiles`` and ``error`` columns as
+    :func:`predict`; for one model only."""
+    predictors = _predictors(model)
+    if len(predictors) != 1:
+        raise ValueError("embed takes one model (a finetune run folder)")
+    frame = predictors[0].predict(_as_list(psmiles), batch_size=batch_size,
+                                  embed=True)
+    keep = ["psmiles", "psmiles_canonical", "error"]
+    return frame[[c for c in frame.columns
+                  if c in keep or c.startswith("emb_")]]
+
+
+def _run(psmiles, model, properties, batch_size):
+    inputs = _as_list(psmiles)
+    predictors = _predictors(model)
+    names = [t for p in predictors for t in p.target_names]
+    if properties is not None:
+        unknown = sorted(set(properties) - set(names))
+        if unknown:
+            raise ValueError(f"no model predicts {unknown}; the models "
+                             f"predict {names}")
+    out = pd.DataFrame({"psmiles": inputs})
+    errors = [""] * len(inputs)
+    for predictor in predictors:
+        wanted = [t for t in predictor.target_names
+                  if properties is None or t in properties]
+        if not wanted:
+            continue
+        frame = predictor.predict(inputs, batch_size=batch_size)
+        if "psmiles_canonical" not in out and \
+                "psmiles_canonical" in frame:
+            out["psmiles_canonical"] = frame["psmiles_canonical"]
+        for t in wanted:
+            out[t] = frame.get(t)
+            out[f"{t}_std"] = frame.get(f"{t}_std")
+        errors = [e or f for e, f in zip(errors, frame["error"])]
+    out["error"] = errors
+    return out
+
+
+def _as_list(psmiles):
+    return [psmiles] if isinstance(psmiles, str) else list(psmiles)
+
+
+def _predictors(model):
+    if model is None:
+        raise ValueError(
+            "no model given: pass model= the output folder of "
+            "'mmpoly-geo finetune' (no property models ship with this "
+            "version yet)")
+    items = [model] if isinstance(model, (str, os.PathLike, Predictor)) \
+        else list(model)
+    out = []
+    for item in items:
+        if isinstance(item, Predictor):
+            out.append(item)
+            continue
+        path = Path(item).resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"model path not found: {item}")
+        files = sorted(path.glob("models/fold*.pt")) if path.is_dir() \
+            else [path]
+        stamp = tuple(f.stat().st_mtime_ns for f in files)
+        out.append(_load(str(path), stamp))
+    return out
+
+
+@lru_cache(maxsize=16)
+def _load(path: str, stamp: tuple) -> Predictor:
+    """Loads a predictor once per (path, file times): a retrained run in the
+    same folder is picked up, an unchanged one is reused."""
+    return Predictor.load(path)
