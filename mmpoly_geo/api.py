@@ -38,8 +38,10 @@ def predict(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
     Returns:
         pandas.DataFrame: One row per input, in order: ``psmiles``,
         ``psmiles_canonical``, per property its value and ``<name>_std`` (the
-        spread over the fold models), and ``error`` (empty, or why that input
-        could not be used; such rows are kept, never dropped).
+        spread over the fold models), ``nn_similarity`` (largest Tanimoto
+        similarity to the model's training polymers; ``<name>_nn_similarity``
+        per property when several models are given), and ``error`` (empty, or
+        why that input could not be used; such rows are kept, never dropped).
     """
     return _run(psmiles, model, properties, batch_size)
 
@@ -82,6 +84,9 @@ def _run(psmiles, model, properties, batch_size):
         for t in wanted:
             out[t] = frame.get(t)
             out[f"{t}_std"] = frame.get(f"{t}_std")
+            # Each model has its own training polymers.
+            out["nn_similarity" if len(predictors) == 1
+                else f"{t}_nn_similarity"] = frame.get("nn_similarity")
         errors = [e or f for e, f in zip(errors, frame["error"])]
     out["error"] = errors
     return out

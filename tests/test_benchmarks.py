@@ -118,3 +118,28 @@ def test_fuzz_benchmark_runs(tmp_path):
     assert summary["strings"] == 44 and summary["lost"] == 0
     assert summary["kept"] + summary["rejected"] == 44
     assert "bonded to each other" in summary["known_bad"]["**"]
+
+
+def test_calibration_benchmark_runs(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 300
+    sim = rng.uniform(0.2, 1.0, n)
+    sigma = rng.uniform(0.1, 0.3, n)
+    y = rng.normal(size=n)
+    # Errors 2x the spread, and larger far from the training data.
+    pred = y + rng.normal(0, 2 * sigma * (1 + 2 * (sim < 0.4)))
+    run = tmp_path / "runs" / "set" / "ours"
+    run.mkdir(parents=True)
+    pd.DataFrame(dict(model="mmpolymer", fold=np.arange(n) % 5, y=y,
+                      pred=pred, pred_std=sigma, nn_similarity=sim)).to_csv(
+        run / "predictions.csv", index=False)
+    out = _run("benchmarks/calibration.py", str(run), "--out",
+               str(tmp_path / "cal"))
+    assert "| runs_set_ours | 300 |" in out
+    result = json.loads((tmp_path / "cal" / "runs_set_ours.json").read_text())
+    assert result["coverage_1sigma_raw"] < 0.5
+    assert abs(result["coverage_1sigma"] - 0.68) < 0.08
+    assert 0.35 <= result["similarity_threshold"] <= 0.6  # errors grow below 0.4
+    assert (tmp_path / "cal" / "runs_set_ours.png").stat().st_size > 5000

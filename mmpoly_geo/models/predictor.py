@@ -13,6 +13,7 @@ from torch_geometric.data import Batch
 
 from mmpoly_geo.atomic import atomic_torch_save
 from mmpoly_geo.chem.errors import row_failure_reason
+from mmpoly_geo.chem.similarity import nearest_neighbour_similarity
 from mmpoly_geo.data.featurize import PolymerFeaturizer
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models.baselines import build_model
@@ -40,16 +41,19 @@ def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
 
 
 def save_fold_model(path: Path, model, target_mean, target_std,
-                    target_names: Sequence[str], featurizer: Dict[str, Any]):
+                    target_names: Sequence[str], featurizer: Dict[str, Any],
+                    train_psmiles: Optional[Sequence[str]] = None):
     """Writes one fine-tuned model with what prediction needs (targets'
-    standardisation and names, featurizer settings)."""
+    standardisation and names, featurizer settings) and the canonical
+    P-SMILES it learned from (for the applicability domain)."""
     atomic_torch_save({
         "format": FOLD_FORMAT, "config": model.config(),
         "state_dict": model.state_dict(),
         "target_mean": torch.as_tensor(target_mean).float().cpu(),
         "target_std": torch.as_tensor(target_std).float().cpu(),
         "target_names": list(target_names),
-        "featurizer": dict(featurizer)}, path)
+        "featurizer": dict(featurizer),
+        "train_psmiles": list(train_psmiles or [])}, path)
 
 
 def _load_fold(path: Path) -> Dict[str, Any]:
@@ -78,6 +82,10 @@ class Predictor:
         self.target_names = folds[0]["target_names"]
         settings = folds[0]["featurizer"]
         self.featurizer = PolymerFeaturizer(**settings)
+        #: Canonical P-SMILES the fold models learned from (empty for model
+        #: files that do not record them).
+        self.train_psmiles = sorted({s for fold in folds
+                                     for s in fold.get("train_psmiles", [])})
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Predictor":
@@ -102,9 +110,12 @@ class Predictor:
         """Returns one row per input: ``psmiles``, for each target its mean and
         ``<target>_std`` over folds, and ``error`` (empty, or why the input
         could not be used). With :obj:`embed`, also ``emb_0..emb_D`` (the
-        fused vector of conformer 0, averaged over folds). One input that
-        fails, for whatever reason, never stops the others: its row keeps its
-        place with the reason in ``error``."""
+        fused vector of conformer 0, averaged over folds), and
+        ``nn_similarity``: the largest Tanimoto similarity (Morgan bits) of
+        the polymer to the ones the models learned from (``NaN`` when the
+        model files do not record them). One input that fails, for whatever
+        reason, never stops the others: its row keeps its place with the
+        reason in ``error``."""
         rows = [{"psmiles": s, "error": ""} for s in psmiles]
         good, data = [], []
         for i, s in enumerate(psmiles):
@@ -139,8 +150,11 @@ class Predictor:
                     "fused"].numpy())
         stacked = np.stack(per_fold)
         mean, std = stacked.mean(0), stacked.std(0)
+        similarity = nearest_neighbour_similarity(
+            [d.psmiles for d in chunk], self.train_psmiles)
         for j, i in enumerate(idx):
             rows[i]["psmiles_canonical"] = chunk[j].psmiles
+            rows[i]["nn_similarity"] = float(similarity[j])
             for t, name in enumerate(self.target_names):
                 rows[i][name] = float(mean[j, t])
                 rows[i][f"{name}_std"] = float(std[j, t])

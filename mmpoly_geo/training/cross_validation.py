@@ -13,6 +13,7 @@ import torch
 from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.atomic import atomic_write_text
+from mmpoly_geo.chem.similarity import nearest_neighbour_similarity
 from mmpoly_geo.data import PolymerDataset
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
 from mmpoly_geo.training.config import (
@@ -110,6 +111,13 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
             members.append(pred)
             val_mse.append(score)
         results = {label: np.mean(members, axis=0)}
+        # Spread of the ensemble members (for calibrating uncertainties; NaN
+        # with one member) and each test polymer's nearest-neighbour
+        # similarity to the training fold (applicability domain).
+        spread = np.std(members, axis=0) if len(members) > 1 else None
+        similarity = nearest_neighbour_similarity(
+            [dataset.psmiles[i] for i in test_idx],
+            [dataset.psmiles[i] for i in rest])
         if fingerprints is not None:
             # The forest selects nothing on validation data: it trains on
             # the whole training fold.
@@ -129,7 +137,10 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                     pred_rows.append(dict(
                         model=name, fold=fold, row=int(source_rows[i]),
                         psmiles=dataset.psmiles[i], target=target,
-                        y=float(y[i, t]), pred=float(p[j, t])))
+                        y=float(y[i, t]), pred=float(p[j, t]),
+                        pred_std=float(spread[j, t])
+                        if name == label and spread is not None else np.nan,
+                        nn_similarity=float(similarity[j])))
         atomic_write_text(out_dir / f"metrics{tag}.csv",
                           pd.DataFrame(metric_rows).to_csv(index=False))
         scores = "; ".join(f"{r['model']} RMSE {r['rmse']:.4g}"
@@ -221,8 +232,10 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
     score = trainer.checkpoint_callback.best_model_score
     score = float("nan") if score is None else float(score)
     if trainer.is_global_zero:
+        seen = np.concatenate([train_idx, val_idx])
         save_fold_model(model_file, module.eval_model, module.target_mean,
-                        module.target_std, dataset.target_names, featurizer)
+                        module.target_std, dataset.target_names, featurizer,
+                        [dataset.psmiles[i] for i in seen])
         atomic_write_text(done, json.dumps({"checkpoint": best,
                                             "val_mse": score}))
     return _predict(module, dataset, test_idx, o), score

@@ -32,6 +32,8 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     metrics = pd.read_csv(out / "metrics.csv")
     assert len(metrics) == 4 and metrics["n_test"].sum() == 2 * 48
     preds = pd.read_csv(out / "predictions.csv")
+    assert preds["nn_similarity"].between(0, 1).all()
+    assert preds["pred_std"].isna().all()  # one member per fold: no spread
     # Out-of-fold: each polymer predicted once per model.
     assert preds[preds.model == "mmpolymer"]["row"].nunique() == 48
     assert (out / "parity.png").stat().st_size > 5000
@@ -72,6 +74,11 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     frame = mmpoly_geo.predict(["*CC(*)C", "**", "*OCC*"], model=out)
     assert frame["psmiles"].tolist() == ["*CC(*)C", "**", "*OCC*"]
     assert frame["error"][0] == "" and "bonded" in frame["error"][1]
+    # Applicability domain: a training polymer is its own nearest neighbour.
+    first = pd.read_csv(tiny_csv)["psmiles"][0]
+    near = mmpoly_geo.predict([first, "*[Si](C)(C)O*"], model=out)
+    assert near["nn_similarity"][0] == pytest.approx(1.0)
+    assert near["nn_similarity"][1] < 0.5
     cli = pd.read_csv(result, keep_default_na=False)
     assert frame["value"][0] == pytest.approx(float(cli["value"][0]))
     assert frame["value"][2] == pytest.approx(float(cli["value"][2]))

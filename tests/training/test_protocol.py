@@ -78,6 +78,10 @@ def test_ensemble_and_select_on_test_diagnostic(tiny_config, tiny_csv,
     assert ours["val_mse"].notna().all()          # training folds only
     assert metrics[metrics.model == "rf_morgan"]["val_mse"].isna().all()
     assert len(Predictor.load(tmp_path / "ens").folds) == 4
+    preds = pd.read_csv(tmp_path / "ens" / "predictions.csv")
+    ours = preds[preds.model == "mmpolymer"]
+    assert (ours["pred_std"] > 0).all()  # the members' spread, per polymer
+    assert preds[preds.model == "rf_morgan"]["pred_std"].isna().all()
 
     diag = load_config(tiny_config, [
         f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=2",
