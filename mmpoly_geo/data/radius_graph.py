@@ -1,4 +1,5 @@
-"""Radius graphs without pyg-lib: PyG's kernel when present, else vesin."""
+"""Radius graphs without pyg-lib: PyG's kernel when present, else vesin on
+the CPU, or a blockwise dense search on the batch's own device (GPU)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -16,11 +17,14 @@ def radius_graph(pos: Tensor, r: float, batch: Optional[Tensor] = None,
 
     Uses :func:`torch_geometric.nn.radius_graph` when pyg-lib provides it
     (``torch_geometric.typing.WITH_RADIUS``), otherwise the cell-list
-    neighbour list of `vesin <https://github.com/Luthaf/vesin>`_ (linear in
-    the number of atoms, no compiler needed) in one call for the whole batch:
-    graphs are laid side by side more than :obj:`r` apart, so no pair crosses
-    graphs. Coordinates on a GPU are copied to the CPU for vesin and the edges
-    moved back. :obj:`batch` must be sorted (as in PyG batches).
+    neighbour list of `vesin <https://github.com/Luthaf/vesin>`_ for
+    coordinates on the CPU (linear in the number of atoms, no compiler
+    needed) in one call for the whole batch: graphs are laid side by side more
+    than :obj:`r` apart, so no pair crosses graphs. Coordinates on another
+    device (GPU) never go to the host: all pairs within each graph are
+    compared there, blockwise (graphs grouped so that a block holds at most
+    :data:`DENSE_BLOCK` pairs), which suits polymers of a few hundred atoms.
+    :obj:`batch` must be sorted (as in PyG batches).
 
     Args:
         pos (torch.Tensor): Coordinates, shape :obj:`[N, 3]`.
@@ -46,7 +50,67 @@ def radius_graph(pos: Tensor, r: float, batch: Optional[Tensor] = None,
         from torch_geometric.nn import radius_graph as pyg_radius_graph
         return pyg_radius_graph(pos, r, batch, loop,
                                 max_num_neighbors or pos.size(0))
+    if pos.device.type != "cpu":
+        return dense_radius_graph(pos, r, batch, loop, max_num_neighbors)
     return _vesin_radius_graph(pos, r, batch, loop, max_num_neighbors)
+
+
+#: Most atom pairs compared at once by :func:`dense_radius_graph`.
+DENSE_BLOCK = 1 << 24
+
+
+def dense_radius_graph(pos: Tensor, r: float, batch: Optional[Tensor] = None,
+                       loop: bool = False,
+                       max_num_neighbors: Optional[int] = None) -> Tensor:
+    """:func:`radius_graph` by comparing all pairs within each graph on
+    :obj:`pos`'s device (same edges and order); used for GPU tensors."""
+    from torch_geometric.utils import to_dense_batch
+
+    device, n = pos.device, pos.size(0)
+    if n == 0:
+        return torch.empty(2, 0, dtype=torch.long, device=device)
+    if batch is None:
+        batch = torch.zeros(n, dtype=torch.long, device=device)
+    counts = torch.bincount(batch).tolist()  # one small host sync
+    ptr = [0]
+    for c in counts:
+        ptr.append(ptr[-1] + c)
+    src, dst, dist = [], [], []
+    first = 0
+    while first < len(counts):
+        last, widest = first, 0
+        while last < len(counts):
+            wider = max(widest, counts[last])
+            if last > first and (last - first + 1) * wider ** 2 > DENSE_BLOCK:
+                break
+            widest, last = wider, last + 1
+        x = pos[ptr[first]:ptr[last]]
+        b = batch[ptr[first]:ptr[last]] - first
+        dense, mask = to_dense_batch(x, b, batch_size=last - first)
+        d = torch.cdist(dense, dense)
+        adj = (d < r) & mask.unsqueeze(2) & mask.unsqueeze(1)
+        if not loop:
+            adj &= ~torch.eye(dense.size(1), dtype=torch.bool, device=device)
+        g, i, j = adj.nonzero(as_tuple=True)
+        start = torch.as_tensor(ptr[first:last], device=device)[g]
+        dst.append(start + i)
+        src.append(start + j)
+        dist.append(d[g, i, j])
+        first = last
+    src, dst, dist = torch.cat(src), torch.cat(dst), torch.cat(dist)
+    if max_num_neighbors is None:
+        order = torch.argsort(dst * n + src)
+        return torch.stack([src[order], dst[order]])
+    # Order by target, then distance, then source (stable sorts, last key
+    # first), and keep each target's nearest ones.
+    order = torch.sort(src, stable=True).indices
+    order = order[torch.sort(dist[order], stable=True).indices]
+    order = order[torch.sort(dst[order], stable=True).indices]
+    src, dst = src[order], dst[order]
+    first_of = torch.searchsorted(dst, dst, right=False)
+    keep = torch.arange(dst.numel(), device=device) - first_of \
+        < max_num_neighbors
+    return torch.stack([src[keep], dst[keep]])
 
 
 def _vesin_radius_graph(pos, r, batch, loop, max_num_neighbors):

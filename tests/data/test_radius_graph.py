@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from mmpoly_geo.data import radius_graph
@@ -45,3 +46,21 @@ def test_empty_and_errors():
         radius_graph(torch.zeros(4, 2), 1.0)
     with pytest.raises(ValueError, match="positive"):
         radius_graph(torch.zeros(4, 3), 0.0)
+
+
+@pytest.mark.parametrize("cap", [None, 3])
+def test_device_path_equals_vesin(monkeypatch, cap):
+    """The blockwise dense search used for GPU tensors gives the same edges
+    in the same order (run here on the CPU, with tiny blocks)."""
+    import importlib
+    module = importlib.import_module("mmpoly_geo.data.radius_graph")
+
+    monkeypatch.setattr(module, "DENSE_BLOCK", 200)  # several blocks
+    torch.manual_seed(2)
+    pos = torch.randn(70, 3) * 2
+    batch = torch.tensor([0] * 5 + [1] * 30 + [2] * 1 + [3] * 34)
+    for loop in (False, True):
+        ref = module._vesin_radius_graph(pos, 2.0, batch, loop, cap)
+        got = module.dense_radius_graph(pos, 2.0, batch, loop, cap)
+        assert torch.equal(got, ref), (loop, cap)
+    assert module.dense_radius_graph(torch.zeros(0, 3), 1.0).shape == (2, 0)
