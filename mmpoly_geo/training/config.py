@@ -32,7 +32,7 @@ DEFAULTS: Dict[str, Any] = {
     "optim": {
         "lr": 3.0e-4, "weight_decay": 0.05, "warmup_ratio": 0.06,
         "batch_size": 32, "max_epochs": 100, "patience": 30,
-        "gradient_clip_val": 1.0, "ema_decay": 0.99,
+        "gradient_clip_val": 1.0, "ema_decay": 0.99, "length_buckets": False,
     },
     "trainer": {
         "accelerator": "auto", "devices": 1, "strategy": "auto",
@@ -53,6 +53,7 @@ DEFAULTS: Dict[str, Any] = {
         # Pretraining's own optimisation (fine-tuning's is `optim`).
         "lr": 5.0e-4, "weight_decay": 0.01, "warmup_ratio": 0.06,
         "batch_size": 64, "max_epochs": 30, "patience": 5,
+        "length_buckets": True,
     },
     "seed": 0,
 }

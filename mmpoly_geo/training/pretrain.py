@@ -27,7 +27,7 @@ from mmpoly_geo.training.trainer import fit
 #: Settings of the ``pretrain`` section that replace ``optim``'s in
 #: pretraining.
 PRETRAIN_OPTIM = ("lr", "weight_decay", "warmup_ratio", "batch_size",
-                  "max_epochs", "patience")
+                  "max_epochs", "patience", "length_buckets")
 #: Epoch whose randomness every validation pass uses: the same masks, noise
 #: and conformers each epoch, so validation losses compare across epochs.
 VALIDATION_EPOCH = 0

@@ -16,7 +16,8 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.atomic import atomic_path, remove_stale_temporaries
-from mmpoly_geo.training.sampling import EpochSeededSampler
+from mmpoly_geo.training.sampling import (
+    EpochSeededSampler, LengthBucketBatchSampler)
 
 
 #: Loggers of Lightning's banners and tips (accelerator lines, the logging
@@ -122,10 +123,21 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
     o = config["optim"]
     trainer = build_trainer(config, out_dir, monitor, o["patience"], callbacks)
     train = dataset.index_select(torch.as_tensor(train_idx))
-    sampler = EpochSeededSampler(len(train), config["seed"],
-                                 trainer.world_size, trainer.global_rank)
-    kw = dict(batch_size=o["batch_size"],
-              num_workers=config["trainer"]["loader_workers"])
+    workers = config["trainer"]["loader_workers"]
+    if o.get("length_buckets"):
+        batches = LengthBucketBatchSampler(
+            dataset.num_tokens.view(-1)[torch.as_tensor(train_idx)].tolist(),
+            o["batch_size"],
+            config["seed"], trainer.world_size, trainer.global_rank)
+        train_loader = DataLoader(train, batch_sampler=batches,
+                                  num_workers=workers)
+    else:
+        sampler = EpochSeededSampler(len(train), config["seed"],
+                                     trainer.world_size, trainer.global_rank)
+        train_loader = DataLoader(train, sampler=sampler,
+                                  batch_size=o["batch_size"],
+                                  num_workers=workers)
+    kw = dict(batch_size=o["batch_size"], num_workers=workers)
     last = Path(out_dir) / "last.ckpt"
     if resume:
         remove_stale_temporaries(out_dir)
@@ -134,7 +146,7 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
             # fold starts again (same seed, so the same result).
             for ckpt in Path(out_dir).glob("*.ckpt"):
                 ckpt.unlink()
-    trainer.fit(module, DataLoader(train, sampler=sampler, **kw),
+    trainer.fit(module, train_loader,
                 DataLoader(dataset.index_select(torch.as_tensor(val_idx)), **kw),
                 ckpt_path=str(last) if resume and last.is_file() else None)
     return trainer
