@@ -143,3 +143,10 @@ def test_calibration_benchmark_runs(tmp_path):
     assert abs(result["coverage_1sigma"] - 0.68) < 0.08
     assert 0.35 <= result["similarity_threshold"] <= 0.6  # errors grow below 0.4
     assert (tmp_path / "cal" / "runs_set_ours.png").stat().st_size > 5000
+
+
+def test_pretrain_throughput_runs():
+    out = _run("benchmarks/pretrain_throughput.py", "--num", "40", "--steps",
+               "1", "--threads", "1")
+    assert "| 32 | no | no |" in out and "1.00x" in out
+    assert out.count("polymers/s") == 1 and out.count("x |") == 5
