@@ -28,8 +28,9 @@ def predict(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
         psmiles (str or list of str): P-SMILES strings.
         model: The output folder of ``mmpoly-geo finetune`` (or one fold
             file, or a loaded :class:`~mmpoly_geo.models.Predictor`), or a
-            list of them (e.g. one run per property). Required for now: no
-            property models ship with this version yet.
+            list of them (e.g. one run per property); :obj:`None` uses the
+            models shipped with the package (``mmpoly-geo ship``), none of
+            which ships with this version yet.
         properties (list of str, optional): Only these targets (all when
             :obj:`None`); a name no model predicts is an error.
         batch_size (int, optional): Polymers per forward pass.
@@ -51,7 +52,7 @@ def embed(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
     r"""Fused vectors (``emb_0`` ... ``emb_D``, conformer 0, averaged over the
     fold models) of polymers, with ``psmiles`` and ``error`` columns as
     :func:`predict`; for one model only."""
-    predictors = _predictors(model)
+    predictors = load_models(model)
     if len(predictors) != 1:
         raise ValueError("embed takes one model (a finetune run folder)")
     frame = predictors[0].predict(_as_list(psmiles), batch_size=batch_size,
@@ -63,8 +64,8 @@ def embed(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
 
 def _run(psmiles, model, properties, batch_size):
     inputs = _as_list(psmiles)
-    predictors = _predictors(model)
-    names = [t for p in predictors for t in p.target_names]
+    predictors = load_models(model, properties)
+    names = [t for p in predictors for t in p.output_names]
     if properties is not None:
         unknown = sorted(set(properties) - set(names))
         if unknown:
@@ -73,7 +74,7 @@ def _run(psmiles, model, properties, batch_size):
     out = pd.DataFrame({"psmiles": inputs})
     errors = [""] * len(inputs)
     for predictor in predictors:
-        wanted = [t for t in predictor.target_names
+        wanted = [t for t in predictor.output_names
                   if properties is None or t in properties]
         if not wanted:
             continue
@@ -96,12 +97,13 @@ def _as_list(psmiles):
     return [psmiles] if isinstance(psmiles, str) else list(psmiles)
 
 
-def _predictors(model):
+def load_models(model: ModelSpec = None,
+                properties: Optional[Sequence[str]] = None):
+    """The :class:`~mmpoly_geo.models.Predictor` objects for :obj:`model`
+    (see :func:`predict`), loaded once per process; the shipped ones (those
+    named in :obj:`properties`, or all) when :obj:`model` is :obj:`None`."""
     if model is None:
-        raise ValueError(
-            "no model given: pass model= the output folder of "
-            "'mmpoly-geo finetune' (no property models ship with this "
-            "version yet)")
+        return _shipped(None if properties is None else tuple(properties))
     items = [model] if isinstance(model, (str, os.PathLike, Predictor)) \
         else list(model)
     out = []
@@ -117,6 +119,11 @@ def _predictors(model):
         stamp = tuple(f.stat().st_mtime_ns for f in files)
         out.append(_load(str(path), stamp))
     return out
+
+
+@lru_cache(maxsize=4)
+def _shipped(properties):
+    return Predictor.shipped(properties)
 
 
 @lru_cache(maxsize=16)

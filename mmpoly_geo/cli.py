@@ -145,12 +145,16 @@ def _read_inputs(args):
 
 
 def _predict(args, embed: bool = False) -> int:
-    from mmpoly_geo.models import Predictor
+    from mmpoly_geo import api
 
-    predictor = Predictor.load(args.model)
+    properties = getattr(args, "properties", None)
+    predictors = api.load_models(args.model, properties)
     inputs = _read_inputs(args)
+    if embed and not args.output:
+        raise ValueError("embed needs --output (a CSV file)")
     start = time.perf_counter()
-    frame = predictor.predict(inputs, embed=embed)
+    frame = (api.embed(inputs, predictors) if embed
+             else api.predict(inputs, predictors, properties))
     elapsed = time.perf_counter() - start
     failed = int((frame["error"] != "").sum())
     if args.output:
@@ -159,23 +163,44 @@ def _predict(args, embed: bool = False) -> int:
                      quoting=csv.QUOTE_NONNUMERIC)
         print(f"wrote {len(frame)} rows to {args.output} "
               f"({failed} could not be used; see column 'error')")
-    elif embed:
-        raise ValueError("embed needs --output (a CSV file)")
     else:
         for _, row in frame.iterrows():
             if row["error"]:
                 print(f"{row['psmiles']}\terror: {row['error']}")
                 continue
-            values = "  ".join(f"{t} = {row[t]:.4f} ± {row[t + '_std']:.4f}"
-                               for t in predictor.target_names)
+            values = "  ".join(
+                f"{name}{_unit(p)} = {row[name]:.4f} ± {row[name + '_std']:.4f}"
+                for p in predictors for name in p.output_names
+                if name in frame)
+            if "nn_similarity" in frame and row["nn_similarity"] == \
+                    row["nn_similarity"]:  # not NaN
+                values += (f"  (most similar training polymer: Tanimoto "
+                           f"{row['nn_similarity']:.2f})")
             print(f"{row['psmiles']}\t{values}")
+    count = sum(len(p.folds) for p in predictors)
     print(f"({len(inputs)} input(s), {elapsed:.2f} s after loading "
-          f"{len(predictor.folds)} model(s))", file=sys.stderr)
+          f"{count} model(s))", file=sys.stderr)
     return 1 if failed == len(frame) else 0
+
+
+def _unit(predictor) -> str:
+    unit = (predictor.card or {}).get("unit", "")
+    return f" [{unit}]" if unit and unit != "-" else ""
 
 
 def _embed(args) -> int:
     return _predict(args, embed=True)
+
+
+def _ship(args) -> int:
+    from mmpoly_geo.training.shipping import run_ship
+
+    config = _run_config(args)
+    path = run_ship(config, Path(args.out), ensemble=args.ensemble,
+                    cv_run=args.cv_run, install=args.install,
+                    command=" ".join(["mmpoly-geo"] + args.argv))
+    print(f"model folder: {path}")
+    return 0
 
 
 def _pretrain(args) -> int:
@@ -257,11 +282,32 @@ def build_parser() -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=text, description=text + " with the "
                            "fold ensemble of a 'finetune' run.")
         q.add_argument("input", help="a P-SMILES string or a CSV file")
-        q.add_argument("--model", required=True,
-                       help="output folder of 'finetune' (or one fold file)")
+        q.add_argument("--model",
+                       help="output folder of 'finetune' (or one fold file);"
+                            " default: the models shipped with the package")
+        if name == "predict":
+            q.add_argument("--properties", nargs="+",
+                           help="only these properties (default: all)")
         q.add_argument("--output", help="CSV file to write")
         q.add_argument("--smiles-column", default="psmiles")
         q.set_defaults(func=func)
+
+    s = sub.add_parser(
+        "ship", help="train a property model on a whole data set, to ship",
+        description="Trains an ensemble on the whole data set (each member "
+                    "with its own validation split) and writes a compact "
+                    "model folder with a model card (OUT/model); --install "
+                    "copies it into the package, where 'predict' without "
+                    "--model finds it.")
+    _add_run_args(s)
+    s.add_argument("--ensemble", type=int, default=3,
+                   help="members (default: 3)")
+    s.add_argument("--cv-run", help="a 'finetune' output folder of the same "
+                   "configuration: its metrics (and, for an ensemble run, "
+                   "the uncertainty calibration) go into the card")
+    s.add_argument("--install", action="store_true",
+                   help="copy the model folder into mmpoly_geo/models/shipped")
+    s.set_defaults(func=_ship)
 
     t = sub.add_parser(
         "pretrain", help="pretrain on unlabelled P-SMILES",
@@ -274,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if getattr(args, "target", None) == []:
         args.target = None
     try:

@@ -24,6 +24,9 @@ ENCODERS_3D = {
     "dense": DensePairEncoder,
 }
 MODES = ("1d", "3d", "both")
+#: Heads used only in pretraining: prediction files leave them out.
+PRETRAINING_HEADS = ("token_head", "atom_type_head", "denoising_head",
+                     "contrastive")
 # /2: concatenation fusion, bond-typed 3D edges, descriptor branch.
 # /3: contrastive alignment in the fused space (head sizes changed).
 CHECKPOINT_FORMAT = "mmpoly_geo.MMPolymer/3"

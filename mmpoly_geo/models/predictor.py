@@ -2,6 +2,7 @@
 training stack (Lightning is not imported), so prediction starts fast."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -17,10 +18,15 @@ from mmpoly_geo.chem.similarity import nearest_neighbour_similarity
 from mmpoly_geo.data.featurize import PolymerFeaturizer
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models.baselines import build_model
-from mmpoly_geo.models.mmpolymer import MMPolymer, read_checkpoint
+from mmpoly_geo.models.mmpolymer import (
+    PRETRAINING_HEADS, MMPolymer, read_checkpoint)
 
 # /2: models of MMPolymer checkpoint format /3.
 FOLD_FORMAT = "mmpoly_geo.FoldModel/2"
+#: The model card of a shipped model folder.
+CARD = "card.json"
+#: Where the package's shipped property models live, one folder each.
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 
 @torch.no_grad()
@@ -42,13 +48,20 @@ def predict_conformer_average(model: MMPolymer, batch, mean: Tensor,
 
 def save_fold_model(path: Path, model, target_mean, target_std,
                     target_names: Sequence[str], featurizer: Dict[str, Any],
-                    train_psmiles: Optional[Sequence[str]] = None):
+                    train_psmiles: Optional[Sequence[str]] = None,
+                    half: bool = False):
     """Writes one fine-tuned model with what prediction needs (targets'
     standardisation and names, featurizer settings) and the canonical
-    P-SMILES it learned from (for the applicability domain)."""
+    P-SMILES it learned from (for the applicability domain). Pretraining
+    heads are left out; :obj:`half` stores floating-point weights as float16
+    (half the size, for shipped models; predictions change in the 4th
+    significant digit)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v)
+             for k, v in model.state_dict().items()
+             if not k.startswith(tuple(h + "." for h in PRETRAINING_HEADS))}
     atomic_torch_save({
         "format": FOLD_FORMAT, "config": model.config(),
-        "state_dict": model.state_dict(),
+        "state_dict": state,
         "target_mean": torch.as_tensor(target_mean).float().cpu(),
         "target_std": torch.as_tensor(target_std).float().cpu(),
         "target_names": list(target_names),
@@ -56,11 +69,22 @@ def save_fold_model(path: Path, model, target_mean, target_std,
         "train_psmiles": list(train_psmiles or [])}, path)
 
 
+def load_weights(model: torch.nn.Module, state_dict: Dict[str, Tensor]):
+    """Loads a fold file's weights (float16 ones are cast back); only the
+    pretraining heads, which prediction files leave out, may be missing."""
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    missing = [k for k in missing
+               if not k.startswith(tuple(h + "." for h in PRETRAINING_HEADS))]
+    if missing or unexpected:
+        raise ValueError(f"the weights do not fit the model: missing "
+                         f"{missing[:5]}, unexpected {unexpected[:5]}")
+
+
 def _load_fold(path: Path) -> Dict[str, Any]:
     blob = read_checkpoint(path, FOLD_FORMAT, "model file",
                            "a fine-tuned mmpoly_geo model")
     model = build_model(blob["config"])
-    model.load_state_dict(blob["state_dict"])
+    load_weights(model, blob["state_dict"])
     blob["model"] = model.eval()
     return blob
 
@@ -75,11 +99,21 @@ class Predictor:
         predictor = Predictor.load("runs/eea")
         frame = predictor.predict(["*CC(*)C"])
     """
-    def __init__(self, folds: List[Dict[str, Any]]):
+    def __init__(self, folds: List[Dict[str, Any]],
+                 card: Optional[Dict[str, Any]] = None):
         if not folds:
             raise ValueError("no fold models given")
         self.folds = folds
+        #: The model card of a shipped model (None for a finetune run).
+        self.card = card
+        #: Factor applied to the spread over the models (the calibration of
+        #: a shipped model's card; 1 otherwise).
+        self.std_scale = float((card or {}).get("calibration_scale", 1.0))
         self.target_names = folds[0]["target_names"]
+        #: Output column names: the targets, or a shipped model's name.
+        self.output_names = ([card["name"]] if card and
+                             len(self.target_names) == 1
+                             else list(self.target_names))
         settings = folds[0]["featurizer"]
         self.featurizer = PolymerFeaturizer(**settings)
         #: Canonical P-SMILES the fold models learned from (empty for model
@@ -89,26 +123,57 @@ class Predictor:
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Predictor":
-        """From a run folder (its ``models/fold*.pt``) or one model file."""
+        """From a run folder (its ``models/fold*.pt``), a shipped model
+        folder (``member*.pt`` and ``card.json``, see ``mmpoly-geo ship``) or
+        one model file."""
         path = Path(path)
+        card = None
         if path.is_dir():
-            files = sorted((path / "models").glob("fold*.pt")) or sorted(
-                path.glob("fold*.pt"))
+            files = (sorted((path / "models").glob("fold*.pt"))
+                     or sorted(path.glob("fold*.pt"))
+                     or sorted(path.glob("member*.pt")))
             if not files:
                 raise FileNotFoundError(
                     f"no fold models (models/fold*.pt) in {path}; is it the "
                     f"output folder of 'mmpoly-geo finetune'?")
+            if (path / CARD).is_file():
+                card = json.loads((path / CARD).read_text(encoding="utf-8"))
         elif path.is_file():
             files = [path]
         else:
             raise FileNotFoundError(f"model path not found: {path}")
-        return cls([_load_fold(f) for f in files])
+        return cls([_load_fold(f) for f in files], card)
+
+    @classmethod
+    def shipped(cls, properties: Optional[Sequence[str]] = None
+                ) -> List["Predictor"]:
+        """The property models shipped with the package (all, or those
+        named), each a :class:`Predictor` with its :attr:`card`.
+
+        Raises:
+            FileNotFoundError: none ships, or a named one does not.
+        """
+        found = {p.name: p for p in sorted(SHIPPED_DIR.glob("*"))
+                 if (p / CARD).is_file()}
+        if not found:
+            raise FileNotFoundError(
+                "no property models ship with this version of mmpoly_geo "
+                "yet; pass --model (model=) the output folder of "
+                "'mmpoly-geo finetune', or train and install one with "
+                "'mmpoly-geo ship --name Eea --out runs/ship/Eea --install'")
+        names = list(found) if properties is None else list(properties)
+        unknown = [n for n in names if n not in found]
+        if unknown:
+            raise FileNotFoundError(f"no shipped model for {unknown}; "
+                                    f"shipped: {sorted(found)}")
+        return [cls.load(found[n]) for n in names]
 
     @torch.no_grad()
     def predict(self, psmiles: Sequence[str], batch_size: int = 64,
                 embed: bool = False) -> pd.DataFrame:
         """Returns one row per input: ``psmiles``, for each target its mean and
-        ``<target>_std`` over folds, and ``error`` (empty, or why the input
+        ``<target>_std`` over the models (times :attr:`std_scale`, the
+        calibration of a shipped model), and ``error`` (empty, or why the input
         could not be used). With :obj:`embed`, also ``emb_0..emb_D`` (the
         fused vector of conformer 0, averaged over folds), and
         ``nn_similarity``: the largest Tanimoto similarity (Morgan bits) of
@@ -155,9 +220,9 @@ class Predictor:
         for j, i in enumerate(idx):
             rows[i]["psmiles_canonical"] = chunk[j].psmiles
             rows[i]["nn_similarity"] = float(similarity[j])
-            for t, name in enumerate(self.target_names):
+            for t, name in enumerate(self.output_names):
                 rows[i][name] = float(mean[j, t])
-                rows[i][f"{name}_std"] = float(std[j, t])
+                rows[i][f"{name}_std"] = float(self.std_scale * std[j, t])
             if embed:
                 vec = np.stack(emb).mean(0)[j]
                 for d, v in enumerate(vec):

@@ -21,7 +21,8 @@ from mmpoly_geo.training.config import (
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.models.mmpolymer import read_checkpoint
-from mmpoly_geo.models.predictor import FOLD_FORMAT, save_fold_model
+from mmpoly_geo.models.predictor import (
+    FOLD_FORMAT, load_weights, save_fold_model)
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
 from mmpoly_geo.training.trainer import fit
 
@@ -198,9 +199,9 @@ def check_resumable(config: Dict[str, Any], saved: Path):
 
 
 def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
-              model_file, featurizer, resume, callbacks):
+              model_file, featurizer, resume, callbacks, half=False):
     """Trains one model; returns its test-fold predictions and the validation
-    MSE of the checkpoint kept."""
+    MSE of the checkpoint kept (:obj:`half`: float16 model file)."""
     o, f = config["optim"], config["finetune"]
     y_train = dataset.y[torch.as_tensor(train_idx)]
     mean = torch.nanmean(y_train, dim=0)
@@ -235,7 +236,7 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
         seen = np.concatenate([train_idx, val_idx])
         save_fold_model(model_file, module.eval_model, module.target_mean,
                         module.target_std, dataset.target_names, featurizer,
-                        [dataset.psmiles[i] for i in seen])
+                        [dataset.psmiles[i] for i in seen], half=half)
         atomic_write_text(done, json.dumps({"checkpoint": best,
                                             "val_mse": score}))
     return _predict(module, dataset, test_idx, o), score
@@ -251,7 +252,7 @@ def _read_score(done: Path) -> float:
 def _predict_saved(module, model_file, dataset, test_idx, o):
     blob = read_checkpoint(model_file, FOLD_FORMAT, "model file",
                            "a fine-tuned mmpoly_geo model")
-    module.eval_model.load_state_dict(blob["state_dict"])
+    load_weights(module.eval_model, blob["state_dict"])
     module.target_mean.copy_(blob["target_mean"])
     module.target_std.copy_(blob["target_std"])
     return _predict(module, dataset, test_idx, o)

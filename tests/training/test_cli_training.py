@@ -86,7 +86,7 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     assert api._load.cache_info().hits >= 1
     with pytest.raises(ValueError, match="no model predicts"):
         mmpoly_geo.predict("*CC(*)C", model=out, properties=["Tg"])
-    with pytest.raises(ValueError, match="no model given"):
+    with pytest.raises(FileNotFoundError, match="no property models ship"):
         mmpoly_geo.predict("*CC(*)C")
     vectors = mmpoly_geo.embed(["*CC(*)C"], model=out)
     assert sum(c.startswith("emb_") for c in vectors.columns) == 48
@@ -250,3 +250,42 @@ def test_finetune_terminal_is_quiet(tiny_config, tiny_csv, tmp_path):
                              capture_output=True, text=True, timeout=600)
     assert verbose.returncode == 0
     assert "GPU available" in verbose.stdout + verbose.stderr
+
+
+def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
+                                         capsys, monkeypatch):
+    from mmpoly_geo import api
+    from mmpoly_geo.models import predictor as predictor_module
+    from mmpoly_geo.training import shipping
+
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(predictor_module, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(shipping, "SHIPPED_DIR", shipped)
+    api._shipped.cache_clear()
+    common = ["--config", str(tiny_config), "--csv", str(tiny_csv),
+              "--target", "value", "--set", "optim.max_epochs=2"]
+    cv = tmp_path / "cv"
+    assert main(["finetune", *common, "finetune.ensemble=2",
+                 "finetune.baselines=[]", "--out", str(cv)]) == 0
+    assert main(["ship", *common, "--ensemble", "2", "--cv-run", str(cv),
+                 "--out", str(tmp_path / "ship"), "--install"]) == 0
+    card = json.loads((shipped / "tiny" / "card.json").read_text())
+    assert card["members"] == 2 and card["training_data"]["polymers"] == 48
+    assert card["calibration_scale"] > 0
+    assert card["cross_validation"]["metrics"]["rmse"]["mean"] > 0
+    assert card["command"].startswith("mmpoly-geo ship")
+    files = sorted(p.name for p in (shipped / "tiny").iterdir())
+    assert files == ["card.json", "member0.pt", "member1.pt"]
+    # Compact: float16 weights, no pretraining heads.
+    full = (cv / "models" / "fold0_member0.pt").stat().st_size
+    assert (shipped / "tiny" / "member0.pt").stat().st_size < 0.6 * full
+    capsys.readouterr()
+    assert main(["predict", "*CC(*)C"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("*CC(*)C\ttiny = ") and "±" in out
+    assert "Tanimoto" in out
+    frame = api.predict(["*CC(*)C"], properties=["tiny"])
+    assert list(frame.columns) == ["psmiles", "psmiles_canonical", "tiny",
+                                   "tiny_std", "nn_similarity", "error"]
+    with pytest.raises(FileNotFoundError, match="no shipped model"):
+        api.predict(["*CC(*)C"], properties=["Egc"])

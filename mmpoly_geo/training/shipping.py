@@ -1,0 +1,114 @@
+"""Models that ship with the package: an ensemble trained on a whole data
+set, stored compactly, with a model card (the ``ship`` command)."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+
+import mmpoly_geo
+from mmpoly_geo.atomic import atomic_write_text
+from mmpoly_geo.data.shipped import BENCHMARKS
+from mmpoly_geo.models.calibration import fit_scale
+from mmpoly_geo.models.predictor import CARD, SHIPPED_DIR
+from mmpoly_geo.training.config import save_config
+from mmpoly_geo.training.cross_validation import _fit_fold, load_dataset
+from mmpoly_geo.training.splits import train_val_split
+
+
+def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 3,
+             cv_run: Optional[Path] = None, install: bool = False,
+             command: Optional[str] = None) -> Path:
+    r"""Trains :obj:`ensemble` models on the whole data set of
+    :obj:`config` (each with its own seed and validation split, which selects
+    its checkpoint as in cross-validation) and writes ``out_dir/model/``:
+    ``member*.pt`` (float16 weights, no pretraining heads) and ``card.json``
+    (property, unit, training data and licence, the command, the
+    configuration, and, from the cross-validation run :obj:`cv_run` of the
+    same configuration, its metrics and, when it was an ensemble, the
+    uncertainty calibration scale; :obj:`command` is recorded as the one
+    that made it, by default this process's). With :obj:`install` the model
+    folder is copied to the package's shipped models
+    (``mmpoly_geo/models/shipped/<name>``), where ``mmpoly-geo predict``
+    without ``--model`` finds it.
+    Training checkpoints stay under ``out_dir/member*/``; an interrupted run
+    continues where it stopped."""
+    out_dir = Path(out_dir)
+    model_dir = out_dir / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, out_dir / "config.yaml")
+    start = time.perf_counter()
+    dataset = load_dataset(config)
+    if len(dataset.target_names) != 1:
+        raise ValueError("ship trains one property per model folder; give "
+                         "one target column")
+    keys = list(dataset.key)
+    everything = np.arange(len(dataset))
+    featurizer = dict(dataset.featurizer.__getstate__())
+    featurizer.pop("vocab", None)
+    val_mse = []
+    for member in range(ensemble):
+        member_config = dict(config, seed=config["seed"] + 1000 * member)
+        pl.seed_everything(member_config["seed"], workers=True, verbose=False)
+        train_idx, val_idx = train_val_split(
+            everything, keys, config["finetune"]["val_fraction"],
+            member_config["seed"])
+        _, score = _fit_fold(member_config, dataset, train_idx, val_idx,
+                             val_idx, out_dir / f"member{member}",
+                             model_dir / f"member{member}.pt", featurizer,
+                             resume=True, callbacks=None, half=True)
+        val_mse.append(score)
+    name = config["data"]["name"] or dataset.name
+    target = dataset.target_names[0]
+    card = {
+        "name": name, "target": target,
+        "property": BENCHMARKS[name][1] if name in BENCHMARKS else target,
+        "unit": BENCHMARKS[name][2] if name in BENCHMARKS else "",
+        "training_data": {
+            "source": (f"datasets/{BENCHMARKS[name][0]}"
+                       if name in BENCHMARKS else str(config["data"]["csv"])),
+            "polymers": len(dataset),
+            "rejected_rows": len(dataset.rejected),
+            "licence": ("GPL-3.0 (the MMPolymer benchmark data; see "
+                        "datasets/README.md)" if name in BENCHMARKS
+                        else "that of your data")},
+        "members": ensemble, "member_val_mse": val_mse,
+        "command": command or " ".join(["mmpoly-geo"] + sys.argv[1:]),
+        "mmpoly_geo_version": mmpoly_geo.__version__,
+        "created": time.strftime("%Y-%m-%d"),
+        "training_seconds": round(time.perf_counter() - start),
+        "config": config,
+    }
+    if cv_run is not None:
+        card.update(_from_cv_run(Path(cv_run)))
+    atomic_write_text(model_dir / CARD, json.dumps(card, indent=2))
+    if install:
+        target_dir = SHIPPED_DIR / name
+        if target_dir.exists():
+            shutil.rmtree(target_dir)
+        shutil.copytree(model_dir, target_dir)
+        return target_dir
+    return model_dir
+
+
+def _from_cv_run(cv_run: Path) -> Dict[str, Any]:
+    """Cross-validation metrics and, for an ensemble run, the calibration
+    scale of the spread, from a ``finetune`` output folder."""
+    summary = json.loads((cv_run / "summary.json").read_text())
+    out: Dict[str, Any] = {"cross_validation": {
+        "run": str(cv_run), "folds": summary["folds"],
+        "ensemble": summary["ensemble"],
+        "metrics": summary["models"].get("mmpolymer")}}
+    predictions = pd.read_csv(cv_run / "predictions.csv")
+    ours = predictions[predictions.model == "mmpolymer"]
+    if "pred_std" in ours and ours["pred_std"].notna().any():
+        out["calibration_scale"] = fit_scale(ours.pred - ours.y,
+                                             ours.pred_std)
+    return out
