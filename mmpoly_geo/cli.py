@@ -300,8 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "copies it into the package, where 'predict' without "
                     "--model finds it.")
     _add_run_args(s)
-    s.add_argument("--ensemble", type=int, default=3,
-                   help="members (default: 3)")
+    s.add_argument("--ensemble", type=int, default=2,
+                   help="members (default: 2; about 2.7 MB each at the "
+                        "default model size)")
     s.add_argument("--cv-run", help="a 'finetune' output folder of the same "
                    "configuration: its metrics (and, for an ensemble run, "
                    "the uncertainty calibration) go into the card")

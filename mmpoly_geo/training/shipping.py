@@ -23,7 +23,7 @@ from mmpoly_geo.training.cross_validation import _fit_fold, load_dataset
 from mmpoly_geo.training.splits import train_val_split
 
 
-def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 3,
+def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
              cv_run: Optional[Path] = None, install: bool = False,
              command: Optional[str] = None) -> Path:
     r"""Trains :obj:`ensemble` models on the whole data set of
