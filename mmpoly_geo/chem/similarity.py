@@ -27,11 +27,14 @@ def morgan_bits(psmiles: Sequence[str], radius: int = MORGAN_RADIUS,
 
 
 def nearest_neighbour_similarity(queries: Sequence[str],
-                                 references: Sequence[str]) -> np.ndarray:
+                                 references: Sequence) -> np.ndarray:
     r"""The largest Tanimoto similarity of each query to any reference,
     shape :obj:`[len(queries)]` in :math:`[0, 1]`; ``NaN`` for a query RDKit
-    cannot parse or when there are no references."""
-    refs = [fp for fp in morgan_bits(references) if fp is not None]
+    cannot parse or when there are no references. :obj:`references` are
+    P-SMILES or their :func:`morgan_bits` (to compute those once)."""
+    if len(references) and isinstance(references[0], str):
+        references = morgan_bits(references)
+    refs = [fp for fp in references if fp is not None]
     out = np.full(len(queries), np.nan)
     if not refs:
         return out

@@ -14,7 +14,8 @@ from torch_geometric.data import Batch
 
 from mmpoly_geo.atomic import atomic_torch_save
 from mmpoly_geo.chem.errors import row_failure_reason
-from mmpoly_geo.chem.similarity import nearest_neighbour_similarity
+from mmpoly_geo.chem.similarity import (
+    morgan_bits, nearest_neighbour_similarity)
 from mmpoly_geo.data.featurize import PolymerFeaturizer
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models.baselines import build_model
@@ -120,6 +121,7 @@ class Predictor:
         #: files that do not record them).
         self.train_psmiles = sorted({s for fold in folds
                                      for s in fold.get("train_psmiles", [])})
+        self._train_fingerprints = None
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Predictor":
@@ -215,8 +217,10 @@ class Predictor:
                     "fused"].numpy())
         stacked = np.stack(per_fold)
         mean, std = stacked.mean(0), stacked.std(0)
+        if self._train_fingerprints is None:  # once per predictor
+            self._train_fingerprints = morgan_bits(self.train_psmiles)
         similarity = nearest_neighbour_similarity(
-            [d.psmiles for d in chunk], self.train_psmiles)
+            [d.psmiles for d in chunk], self._train_fingerprints)
         for j, i in enumerate(idx):
             rows[i]["psmiles_canonical"] = chunk[j].psmiles
             rows[i]["nn_similarity"] = float(similarity[j])
