@@ -36,7 +36,95 @@ class PolymerRowsWarning(UserWarning):
     """Some rows of the input could not be processed (see ``rejected.csv``)."""
 
 
-class PolymerDataset(InMemoryDataset):
+class PolymerSource:
+    """What the in-memory and on-disk polymer datasets share: the input
+    files (a shipped set or your CSVs), the featurizer, the cache key of the
+    settings, and the reading of rows (targets parsed, bad cells reported)."""
+
+    def _setup_source(self, name, csv, smiles_column, target, num_workers,
+                      featurizer_kwargs):
+        if (name is None) == (csv is None):
+            raise ValueError("give exactly one of 'name' (a shipped data set) "
+                             "or 'csv' (your own file)")
+        if name is not None:
+            self.sources = shipped_files(name)
+            if target is None and name in BENCHMARKS:
+                target = "value"
+            self.name = name
+        else:
+            paths = [csv] if isinstance(csv, (str, os.PathLike)) else list(csv)
+            self.sources = [Path(p) for p in paths]
+            for p in self.sources:
+                if not p.is_file():
+                    raise FileNotFoundError(f"CSV file not found: {p}")
+            self.name = self.sources[0].stem
+        self.smiles_column = smiles_column
+        self.targets = ([target] if isinstance(target, str)
+                        else list(target) if target is not None else [])
+        self.num_workers = num_workers
+        self.featurizer = PolymerFeaturizer(**featurizer_kwargs)
+
+    def _settings_hash(self) -> str:
+        digest = hashlib.sha1()
+        for p in self.sources:
+            digest.update(Path(p).read_bytes())
+        settings = dict(self.featurizer.config(), smiles=self.smiles_column,
+                        targets=self.targets)
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        return digest.hexdigest()[:12]
+
+    @property
+    def raw_file_names(self) -> List[str]:
+        return [Path(p).name for p in self.sources]
+
+    @property
+    def target_names(self) -> List[str]:
+        """Names of the columns of :obj:`y`."""
+        return list(self.targets)
+
+    def download(self):
+        for src, dst in zip(self.sources, self.raw_paths):
+            shutil.copyfile(src, dst)
+
+    def _read_rows(self):
+        """Yields ``(file, row, line, psmiles, targets or error)``."""
+        for path in self.raw_paths:
+            # dtype=str keeps the text as written (e.g. 'NA' is not a number
+            # silently turned into NaN for the P-SMILES column).
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False,
+                                skipinitialspace=True)
+            missing = [c for c in [self.smiles_column] + self.targets
+                       if c not in frame.columns]
+            if missing:
+                raise KeyError(
+                    f"{path}: column(s) {missing} not found; columns are "
+                    f"{[c for c in frame.columns if not c.startswith('Unnamed')]}"
+                    " (set smiles_column= / target=)")
+            name = Path(path).name
+            for row, record in enumerate(frame.to_dict("records")):
+                values, error = [], None
+                for col in self.targets:
+                    cell = record[col].strip()
+                    if cell == "" or cell.lower() in ("nan", "na"):
+                        values.append(np.nan)
+                        continue
+                    try:
+                        values.append(float(cell))
+                    except ValueError:
+                        error = f"target {col!r} is not a number: {cell!r}"
+                        break
+                yield (name, row, row + 2, record[self.smiles_column],
+                       error if error else values)
+
+    @property
+    def row_timeout(self) -> float:
+        """Seconds a worker may spend on one row before it is replaced and the
+        row rejected: :obj:`60 + 3 * time_budget` (an hour without budget)."""
+        budget = self.featurizer.time_budget
+        return 3600.0 if budget is None else 60.0 + 3.0 * budget
+
+
+class PolymerDataset(PolymerSource, InMemoryDataset):
     r"""Polymers from P-SMILES CSV files, with tokens, conformers and graphs.
 
     Either one of the shipped data sets by :obj:`name` (the 8 MMPolymer
@@ -108,30 +196,13 @@ class PolymerDataset(InMemoryDataset):
                  pre_transform: Optional[Callable] = None,
                  pre_filter: Optional[Callable] = None,
                  force_reload: bool = False, log: bool = True):
-        if (name is None) == (csv is None):
-            raise ValueError("give exactly one of 'name' (a shipped data set) "
-                             "or 'csv' (your own file)")
-        if name is not None:
-            self.sources = shipped_files(name)
-            if target is None and name in BENCHMARKS:
-                target = "value"
-            self.name = name
-        else:
-            paths = [csv] if isinstance(csv, (str, os.PathLike)) else list(csv)
-            self.sources = [Path(p) for p in paths]
-            for p in self.sources:
-                if not p.is_file():
-                    raise FileNotFoundError(f"CSV file not found: {p}")
-            self.name = self.sources[0].stem
-        self.smiles_column = smiles_column
-        self.targets = ([target] if isinstance(target, str)
-                        else list(target) if target is not None else [])
-        self.num_workers = num_workers
-        self.featurizer = PolymerFeaturizer(
-            num_conformers=num_conformers, seed=seed, hydrogens=hydrogens,
-            mmff=mmff, repeat_units=repeat_units, cutoff=cutoff,
-            max_atoms=max_atoms, stars=stars, descriptors=descriptors,
-            time_budget=time_budget)
+        self._setup_source(name, csv, smiles_column, target, num_workers,
+                           dict(num_conformers=num_conformers, seed=seed,
+                                hydrogens=hydrogens, mmff=mmff,
+                                repeat_units=repeat_units, cutoff=cutoff,
+                                max_atoms=max_atoms, stars=stars,
+                                descriptors=descriptors,
+                                time_budget=time_budget))
         self._tag = self._settings_hash()
         super().__init__(os.path.join(root, self.name), transform,
                          pre_transform, pre_filter, log=log,
@@ -176,19 +247,6 @@ class PolymerDataset(InMemoryDataset):
         finally:
             self.log = show
 
-    def _settings_hash(self) -> str:
-        digest = hashlib.sha1()
-        for p in self.sources:
-            digest.update(Path(p).read_bytes())
-        settings = dict(self.featurizer.config(), smiles=self.smiles_column,
-                        targets=self.targets)
-        digest.update(json.dumps(settings, sort_keys=True).encode())
-        return digest.hexdigest()[:12]
-
-    @property
-    def raw_file_names(self) -> List[str]:
-        return [Path(p).name for p in self.sources]
-
     @property
     def processed_dir(self) -> str:
         return os.path.join(self.root, "processed", self._tag)
@@ -196,52 +254,6 @@ class PolymerDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> List[str]:
         return ["data.pt", "rejected.csv", "processing.json"]
-
-    @property
-    def target_names(self) -> List[str]:
-        """Names of the columns of :obj:`y`."""
-        return list(self.targets)
-
-    def download(self):
-        for src, dst in zip(self.sources, self.raw_paths):
-            shutil.copyfile(src, dst)
-
-    def _read_rows(self):
-        """Yields ``(file, row, line, psmiles, targets or error)``."""
-        for path in self.raw_paths:
-            # dtype=str keeps the text as written (e.g. 'NA' is not a number
-            # silently turned into NaN for the P-SMILES column).
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False,
-                                skipinitialspace=True)
-            missing = [c for c in [self.smiles_column] + self.targets
-                       if c not in frame.columns]
-            if missing:
-                raise KeyError(
-                    f"{path}: column(s) {missing} not found; columns are "
-                    f"{[c for c in frame.columns if not c.startswith('Unnamed')]}"
-                    " (set smiles_column= / target=)")
-            name = Path(path).name
-            for row, record in enumerate(frame.to_dict("records")):
-                values, error = [], None
-                for col in self.targets:
-                    cell = record[col].strip()
-                    if cell == "" or cell.lower() in ("nan", "na"):
-                        values.append(np.nan)
-                        continue
-                    try:
-                        values.append(float(cell))
-                    except ValueError:
-                        error = f"target {col!r} is not a number: {cell!r}"
-                        break
-                yield (name, row, row + 2, record[self.smiles_column],
-                       error if error else values)
-
-    @property
-    def row_timeout(self) -> float:
-        """Seconds a worker may spend on one row before it is replaced and the
-        row rejected: :obj:`60 + 3 * time_budget` (an hour without budget)."""
-        budget = self.featurizer.time_budget
-        return 3600.0 if budget is None else 60.0 + 3.0 * budget
 
     def process(self):
         remove_stale_temporaries(self.processed_dir)

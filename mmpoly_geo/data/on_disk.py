@@ -1,0 +1,166 @@
+"""``PolymerOnDiskDataset``: polymers in an SQLite database (PyG's
+``OnDiskDataset``), for corpora larger than memory."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Union
+
+import pandas as pd
+from torch_geometric.data import OnDiskDataset
+
+from mmpoly_geo.atomic import atomic_write_text, remove_stale_temporaries
+from mmpoly_geo.chem.conformers import CONFORMER_METHODS, TIME_BUDGET
+from mmpoly_geo.chem.psmiles import MAX_ATOMS
+from mmpoly_geo.data.dataset import REJECTED_COLUMNS, PolymerSource
+from mmpoly_geo.data.processing import featurize_rows
+
+
+class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
+    r"""The polymers of :class:`~mmpoly_geo.data.PolymerDataset`, stored one
+    by one in an SQLite database instead of memory, so memory stays flat as
+    the corpus grows. Items are :class:`~mmpoly_geo.data.PolymerData` (pickled
+    whole, so their batching rules are kept; PyG's ``to_on_disk_dataset``
+    rebuilds plain ``Data``), and rows that cannot be processed are listed
+    in ``rejected.csv`` as for the in-memory dataset.
+
+    Processing runs in chunks of :obj:`chunk_size` rows; each chunk is
+    committed to the database and then recorded in ``progress.json``, so a
+    killed run continues from the last recorded chunk, and rows a chunk
+    committed without being recorded are deleted first: every polymer is
+    stored exactly once. ``done.json`` marks a finished database.
+
+    Args:
+        root, name, csv, smiles_column, target, num_conformers, seed,
+        hydrogens, mmff, repeat_units, cutoff, max_atoms, stars, descriptors,
+        time_budget, num_workers, transform, log: as for
+            :class:`~mmpoly_geo.data.PolymerDataset`.
+        chunk_size (int, optional): Rows per committed chunk.
+            (default: :obj:`1000`)
+
+    .. code-block:: python
+
+        from torch_geometric.loader import DataLoader
+
+        dataset = PolymerOnDiskDataset("data", name="pretrain-permissive",
+                                       descriptors="none")
+        loader = DataLoader(dataset, batch_size=64, shuffle=True)
+    """
+
+    def __init__(self, root: str, name: Optional[str] = None,
+                 csv: Union[str, Sequence[str], None] = None,
+                 smiles_column: str = "psmiles",
+                 target: Union[str, Sequence[str], None] = None,
+                 num_conformers: int = 5, seed: int = 0,
+                 hydrogens: bool = False, mmff: bool = False,
+                 repeat_units: int = 1, cutoff: float = 5.0,
+                 max_atoms: int = MAX_ATOMS, stars: str = "substitute",
+                 descriptors: str = "rdkit+morgan",
+                 time_budget: Optional[float] = TIME_BUDGET,
+                 num_workers: Optional[int] = None, chunk_size: int = 1000,
+                 transform: Optional[Callable] = None, log: bool = True):
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self._setup_source(name, csv, smiles_column, target, num_workers,
+                           dict(num_conformers=num_conformers, seed=seed,
+                                hydrogens=hydrogens, mmff=mmff,
+                                repeat_units=repeat_units, cutoff=cutoff,
+                                max_atoms=max_atoms, stars=stars,
+                                descriptors=descriptors,
+                                time_budget=time_budget))
+        self.chunk_size = chunk_size
+        self._tag = self._settings_hash()
+        super().__init__(os.path.join(root, self.name), transform, log=log)
+        self.rejected = pd.read_csv(
+            os.path.join(self.processed_dir, "rejected.csv"), dtype=str,
+            keep_default_na=False)
+        self.processing_summary = json.loads(
+            Path(self.processed_paths[1]).read_text(encoding="utf-8"))
+
+    @property
+    def processed_dir(self) -> str:
+        return os.path.join(self.root, "processed", f"{self._tag}-on-disk")
+
+    @property
+    def processed_file_names(self) -> List[str]:
+        # The database is the first (OnDiskDataset opens processed_paths[0]);
+        # done.json marks it complete.
+        return [f"{self.backend}.db", "done.json"]
+
+    def _process(self):
+        # Our progress bar replaces PyG's "Processing... Done!".
+        show, self.log = self.log, False
+        self._show_progress = show
+        try:
+            super()._process()
+        finally:
+            self.log = show
+
+    def process(self):
+        remove_stale_temporaries(self.processed_dir)
+        self.download()
+        start = time.perf_counter()
+        rows = list(self._read_rows())
+        progress_path = Path(self.processed_dir) / "progress.json"
+        progress = (json.loads(progress_path.read_text())
+                    if progress_path.is_file()
+                    else {"rows_done": 0, "stored": 0, "rejected": [],
+                          "methods": [0] * len(CONFORMER_METHODS),
+                          "budget_exceeded": 0})
+        self._truncate(progress["stored"])
+        show = getattr(self, "_show_progress", self.log)
+        for begin in range(progress["rows_done"], len(rows), self.chunk_size):
+            chunk = rows[begin:begin + self.chunk_size]
+            results = featurize_rows(
+                self.featurizer, [(r[3], r[4]) for r in chunk],
+                self.num_workers, log=show, row_timeout=self.row_timeout,
+                desc=f"Processing {self.name} rows {begin + 1}-"
+                     f"{begin + len(chunk)} of {len(rows)}")
+            kept = []
+            for (file, row, line, psmiles, _), result in zip(chunk, results):
+                if not result.ok:
+                    progress["rejected"].append(
+                        [file, row, line, psmiles, result.reason,
+                         result.error])
+                    continue
+                result.data.row = row
+                kept.append(result.data)
+                progress["methods"][int(result.data.conf_method)] += 1
+                progress["budget_exceeded"] += int(
+                    result.data.conf_budget_exceeded)
+            self.extend(kept)  # one committed transaction
+            progress["rows_done"] = begin + len(chunk)
+            progress["stored"] = len(self)
+            atomic_write_text(progress_path, json.dumps(progress))
+        rejected = pd.DataFrame(progress["rejected"], columns=REJECTED_COLUMNS)
+        atomic_write_text(Path(self.processed_dir) / "rejected.csv",
+                          rejected.to_csv(index=False,
+                                          quoting=csv.QUOTE_NONNUMERIC))
+        summary = {
+            "rows": len(rows), "kept": len(self), "rejected": len(rejected),
+            "rejected_by_error": {str(k): int(v) for k, v in
+                                  rejected["error"].value_counts().items()},
+            "conformer_methods": dict(zip(CONFORMER_METHODS,
+                                          progress["methods"])),
+            "budget_exceeded": progress["budget_exceeded"],
+            "time_budget": self.featurizer.time_budget,
+            "seconds_this_run": time.perf_counter() - start,
+        }
+        atomic_write_text(self.processed_paths[1], json.dumps(summary,
+                                                              indent=2))
+
+    def _truncate(self, length: int):
+        """Deletes the rows a killed run committed after its last recorded
+        chunk (indices >= :obj:`length`)."""
+        if len(self) > length:
+            db = self.db
+            db.cursor.execute(f"DELETE FROM {db.name} WHERE id >= ?",
+                              (length,))
+            db.connection.commit()
+            self._numel = len(db)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.name}, {len(self)})"
