@@ -36,20 +36,33 @@ def _add_featurizer_args(p: argparse.ArgumentParser):
 def _prepare(args) -> int:
     import warnings
 
-    from mmpoly_geo.data import PolymerDataset, PolymerRowsWarning
+    from mmpoly_geo.data import (
+        PolymerDataset, PolymerOnDiskDataset, PolymerRowsWarning)
 
+    kwargs = dict(
+        name=args.name, csv=args.csv, smiles_column=args.smiles_column,
+        target=args.target, num_conformers=args.num_conformers,
+        seed=args.seed, hydrogens=args.hydrogens, mmff=args.mmff,
+        repeat_units=args.repeat_units, cutoff=args.cutoff,
+        descriptors=args.descriptors, time_budget=args.time_budget,
+        num_workers=args.num_workers)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # The summary below reports rejected rows; no need to warn twice.
-        warnings.simplefilter("ignore", PolymerRowsWarning)
-        dataset = PolymerDataset(
-            args.root, name=args.name, csv=args.csv,
-            smiles_column=args.smiles_column, target=args.target,
-            num_conformers=args.num_conformers, seed=args.seed,
-            hydrogens=args.hydrogens, mmff=args.mmff,
-            repeat_units=args.repeat_units, cutoff=args.cutoff,
-            descriptors=args.descriptors, time_budget=args.time_budget,
-            num_workers=args.num_workers, force_reload=args.force_reload)
+    if args.on_disk or args.shard:
+        shard = None
+        if args.shard:
+            k, _, n = args.shard.partition("/")
+            if not (k.isdigit() and n.isdigit()):
+                raise ValueError(f"--shard must look like k/N, got "
+                                 f"{args.shard!r}")
+            shard = (int(k), int(n))
+        dataset = PolymerOnDiskDataset(args.root, chunk_size=args.chunk_size,
+                                       shard=shard, **kwargs)
+    else:
+        with warnings.catch_warnings():
+            # The summary below reports rejected rows; no need to warn twice.
+            warnings.simplefilter("ignore", PolymerRowsWarning)
+            dataset = PolymerDataset(args.root, force_reload=args.force_reload,
+                                     **kwargs)
     elapsed = time.perf_counter() - start
     summary = dataset.processing_summary
     print(f"{dataset.name}: {summary['kept']} of {summary['rows']} polymers "
@@ -58,22 +71,23 @@ def _prepare(args) -> int:
         f"{m} {c}" for m, c in summary["conformer_methods"].items())
         + f"; {summary['budget_exceeded']} ran out of the "
           f"{summary['time_budget']} s embedding budget")
-    print(f"atoms per polymer: mean "
-          f"{dataset._data.num_nodes / len(dataset):.1f}; "
-          f"targets: {dataset.target_names or 'none'}")
+    if isinstance(dataset, PolymerDataset):
+        print(f"atoms per polymer: mean "
+              f"{dataset._data.num_nodes / len(dataset):.1f}; "
+              f"targets: {dataset.target_names or 'none'}")
+    listing = Path(dataset.processed_dir) / "rejected.csv"
     print(f"rejected {summary['rejected']} rows"
-          + (f" (listed in {dataset.processed_paths[1]}):"
-             if summary["rejected"] else ""))
+          + (f" (listed in {listing}):" if summary["rejected"] else ""))
     rejected = dataset.rejected
     for error, count in summary["rejected_by_error"].items():
         first = rejected[rejected["error"] == error].iloc[0]
         print(f"  {count:6d}  {error}, e.g. {first['file']} line "
               f"{first['line']}: {first['reason'][:120]}")
-    if summary["internal_errors"]:
+    if summary.get("internal_errors"):
         print(f"{summary['internal_errors']} rows failed with an internal "
               f"error: please report them (rows and messages in "
-              f"{dataset.processed_paths[1]})")
-    slow = summary["slowest"][0] if summary["slowest"] else None
+              f"{listing})")
+    slow = summary["slowest"][0] if summary.get("slowest") else None
     if slow:
         print(f"slowest row: {slow['file']} line {slow['row'] + 2}, "
               f"{slow['seconds']:.1f} s")
@@ -252,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=None,
                    help="worker processes (default: all cores)")
     p.add_argument("--force-reload", action="store_true")
+    p.add_argument("--on-disk", action="store_true",
+                   help="an on-disk (SQLite) dataset for corpora larger than "
+                        "memory; resumable after a kill")
+    p.add_argument("--shard", metavar="k/N",
+                   help="on disk: process only shard k (0-based) of N, e.g. "
+                        "one SLURM array task each; a later run without "
+                        "--shard merges the finished shards")
+    p.add_argument("--chunk-size", type=int, default=1000,
+                   help="on disk: rows per committed chunk (default: 1000)")
     _add_featurizer_args(p)
     p.set_defaults(func=_prepare)
 

@@ -39,3 +39,19 @@ def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "mmpoly_geo.cli", "--help"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "prepare" in result.stdout
+
+
+def test_prepare_on_disk_in_shards(tmp_path, capsys):
+    csv = tmp_path / "p.csv"
+    csv.write_text("psmiles\n" + "\n".join(
+        f"*C{'C' * i}C(*)O" for i in range(9)) + "\nCC\n")
+    common = ["prepare", "--csv", str(csv), "--root", str(tmp_path / "d"),
+              "--num-workers", "0", "--num-conformers", "1",
+              "--descriptors", "none", "--chunk-size", "3"]
+    for k in range(2):
+        assert main(common + ["--shard", f"{k}/2"]) == 0
+    capsys.readouterr()
+    assert main(common + ["--on-disk"]) == 0
+    out = capsys.readouterr().out
+    assert "p: 9 of 10 polymers kept" in out and "StarCountError" in out
+    assert main(common + ["--shard", "2"]) == 2

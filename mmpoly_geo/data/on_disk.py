@@ -7,10 +7,11 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 from torch_geometric.data import OnDiskDataset
+from torch_geometric.data.database import SQLiteDatabase
 
 from mmpoly_geo.atomic import atomic_write_text, remove_stale_temporaries
 from mmpoly_geo.chem.conformers import CONFORMER_METHODS, TIME_BUDGET
@@ -33,6 +34,13 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
     committed without being recorded are deleted first: every polymer is
     stored exactly once. ``done.json`` marks a finished database.
 
+    Sharded processing (e.g. one SLURM array task per shard): with
+    :obj:`shard=(k, N)` only the :obj:`k`-th of :obj:`N` contiguous row ranges
+    is processed, into its own folder (a dataset of those rows). The full
+    dataset, built afterwards with the same settings, merges the finished
+    shards of the largest complete set in row order instead of featurizing
+    again (resumable too).
+
     Args:
         root, name, csv, smiles_column, target, num_conformers, seed,
         hydrogens, mmff, repeat_units, cutoff, max_atoms, stars, descriptors,
@@ -40,6 +48,8 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
             :class:`~mmpoly_geo.data.PolymerDataset`.
         chunk_size (int, optional): Rows per committed chunk.
             (default: :obj:`1000`)
+        shard (tuple, optional): :obj:`(k, N)`: process only shard
+            :obj:`k` (0-based) of :obj:`N`. (default: :obj:`None`, all rows)
 
     .. code-block:: python
 
@@ -61,9 +71,14 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
                  descriptors: str = "rdkit+morgan",
                  time_budget: Optional[float] = TIME_BUDGET,
                  num_workers: Optional[int] = None, chunk_size: int = 1000,
+                 shard: Optional[Tuple[int, int]] = None,
                  transform: Optional[Callable] = None, log: bool = True):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if shard is not None and not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard must be (k, N) with 0 <= k < N, got "
+                             f"{shard}")
+        self.shard = None if shard is None else (int(shard[0]), int(shard[1]))
         self._setup_source(name, csv, smiles_column, target, num_workers,
                            dict(num_conformers=num_conformers, seed=seed,
                                 hydrogens=hydrogens, mmff=mmff,
@@ -82,7 +97,32 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
 
     @property
     def processed_dir(self) -> str:
+        return os.path.join(self._base_dir, *(
+            [] if self.shard is None else
+            [f"shard-{self.shard[0]}-of-{self.shard[1]}"]))
+
+    @property
+    def _base_dir(self) -> str:
         return os.path.join(self.root, "processed", f"{self._tag}-on-disk")
+
+    def _row_range(self, num_rows: int) -> Tuple[int, int]:
+        if self.shard is None:
+            return 0, num_rows
+        k, n = self.shard
+        return k * num_rows // n, (k + 1) * num_rows // n
+
+    def _complete_shards(self) -> List[Path]:
+        """The folders of the largest set of shards that are all finished."""
+        found = {}
+        for path in Path(self._base_dir).glob("shard-*-of-*"):
+            _, k, _, n = path.name.split("-")
+            if (path / "done.json").is_file():
+                found.setdefault(int(n), {})[int(k)] = path
+        complete = [n for n, shards in found.items() if len(shards) == n]
+        if not complete:
+            return []
+        n = max(complete)
+        return [found[n][k] for k in range(n)]
 
     @property
     def processed_file_names(self) -> List[str]:
@@ -112,8 +152,13 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
                           "budget_exceeded": 0})
         self._truncate(progress["stored"])
         show = getattr(self, "_show_progress", self.log)
-        for begin in range(progress["rows_done"], len(rows), self.chunk_size):
-            chunk = rows[begin:begin + self.chunk_size]
+        shards = self._complete_shards() if self.shard is None else []
+        if shards:
+            self._merge(shards, progress, progress_path)
+        first, last = self._row_range(len(rows))
+        for begin in range(max(first, progress["rows_done"]) if not shards
+                           else last, last, self.chunk_size):
+            chunk = rows[begin:min(begin + self.chunk_size, last)]
             results = featurize_rows(
                 self.featurizer, [(r[3], r[4]) for r in chunk],
                 self.num_workers, log=show, row_timeout=self.row_timeout,
@@ -140,7 +185,8 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
                           rejected.to_csv(index=False,
                                           quoting=csv.QUOTE_NONNUMERIC))
         summary = {
-            "rows": len(rows), "kept": len(self), "rejected": len(rejected),
+            "rows": last - first, "kept": len(self), "rejected": len(rejected),
+            "shard": self.shard, "merged_shards": len(shards),
             "rejected_by_error": {str(k): int(v) for k, v in
                                   rejected["error"].value_counts().items()},
             "conformer_methods": dict(zip(CONFORMER_METHODS,
@@ -151,6 +197,26 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
         }
         atomic_write_text(self.processed_paths[1], json.dumps(summary,
                                                               indent=2))
+
+    def _merge(self, shards: List[Path], progress: dict, progress_path: Path):
+        """Appends the finished shards' polymers, rejections and counts in
+        row order, one recorded shard at a time."""
+        for index in range(progress.get("shards_merged", 0), len(shards)):
+            folder = shards[index]
+            db = SQLiteDatabase(str(folder / f"{self.backend}.db"),
+                                name=self.__class__.__name__)
+            for begin in range(0, len(db), self.chunk_size):
+                self.extend(db.multi_get(range(
+                    begin, min(begin + self.chunk_size, len(db)))))
+            db.close()
+            shard_progress = json.loads((folder / "progress.json").read_text())
+            progress["rejected"] += shard_progress["rejected"]
+            progress["methods"] = [a + b for a, b in zip(
+                progress["methods"], shard_progress["methods"])]
+            progress["budget_exceeded"] += shard_progress["budget_exceeded"]
+            progress["shards_merged"] = index + 1
+            progress["stored"] = len(self)
+            atomic_write_text(progress_path, json.dumps(progress))
 
     def _truncate(self, length: int):
         """Deletes the rows a killed run committed after its last recorded

@@ -80,3 +80,21 @@ def test_kill_then_rerun_stores_each_polymer_once(tmp_path):
     assert [d.psmiles for d in rerun] == [d.psmiles for d in reference]
     assert [int(d.row) for d in rerun] == [int(d.row) for d in reference]
     assert rerun.rejected.equals(reference.rejected)
+
+
+def test_shards_merge_into_the_full_dataset(tmp_path):
+    csv = _csv(tmp_path)
+    reference = PolymerOnDiskDataset(tmp_path / "ref", csv=csv, chunk_size=4,
+                                     **KW)
+    shards = [PolymerOnDiskDataset(tmp_path / "s", csv=csv, chunk_size=4,
+                                   shard=(k, 3), **KW) for k in (2, 0, 1)]
+    assert sum(len(s) for s in shards) == len(reference)
+    assert sorted(int(d.row) for s in shards for d in s) == \
+        [int(d.row) for d in reference]
+    merged = PolymerOnDiskDataset(tmp_path / "s", csv=csv, chunk_size=4, **KW)
+    assert merged.processing_summary["merged_shards"] == 3
+    assert [d.psmiles for d in merged] == [d.psmiles for d in reference]
+    assert torch.equal(merged[5].pos_confs, reference[5].pos_confs)
+    assert merged.rejected.equals(reference.rejected)
+    with pytest.raises(ValueError, match="shard"):
+        PolymerOnDiskDataset(tmp_path / "s", csv=csv, shard=(3, 3), **KW)
