@@ -6,6 +6,7 @@ times), so calling :func:`predict` in a loop costs only the prediction.
 """
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -73,12 +74,17 @@ def _run(psmiles, model, properties, batch_size):
                              f"predict {names}")
     out = pd.DataFrame({"psmiles": inputs})
     errors = [""] * len(inputs)
+    featurized = {}  # models with the same featurizer settings share it
     for predictor in predictors:
         wanted = [t for t in predictor.output_names
                   if properties is None or t in properties]
         if not wanted:
             continue
-        frame = predictor.predict(inputs, batch_size=batch_size)
+        key = json.dumps(predictor.featurizer.config(), sort_keys=True)
+        if key not in featurized:
+            featurized[key] = predictor.featurize(inputs)
+        frame = predictor.predict(inputs, batch_size=batch_size,
+                                  featurized=featurized[key])
         if "psmiles_canonical" not in out and \
                 "psmiles_canonical" in frame:
             out["psmiles_canonical"] = frame["psmiles_canonical"]
@@ -114,7 +120,8 @@ def load_models(model: ModelSpec = None,
         path = Path(item).resolve()
         if not path.exists():
             raise FileNotFoundError(f"model path not found: {item}")
-        files = sorted(path.glob("models/fold*.pt")) if path.is_dir() \
+        files = (sorted(path.glob("models/fold*.pt"))
+                 + sorted(path.glob("member*.pt"))) if path.is_dir() \
             else [path]
         stamp = tuple(f.stat().st_mtime_ns for f in files)
         out.append(_load(str(path), stamp))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -170,9 +170,23 @@ class Predictor:
                                     f"shipped: {sorted(found)}")
         return [cls.load(found[n]) for n in names]
 
+    def featurize(self, psmiles: Sequence[str]) -> List[Tuple[Any, str]]:
+        """Per input, ``(PolymerData, "")`` or ``(None, reason)``; pass it to
+        :meth:`predict` of every predictor with the same featurizer settings
+        to featurize once."""
+        out = []
+        for s in psmiles:
+            try:
+                out.append((self.featurizer(s), ""))
+            except Exception as exc:
+                out.append((None, row_failure_reason(exc)))
+        return out
+
     @torch.no_grad()
     def predict(self, psmiles: Sequence[str], batch_size: int = 64,
-                embed: bool = False) -> pd.DataFrame:
+                embed: bool = False,
+                featurized: Optional[List[Tuple[Any, str]]] = None
+                ) -> pd.DataFrame:
         """Returns one row per input: ``psmiles``, for each target its mean and
         ``<target>_std`` over the models (times :attr:`std_scale`, the
         calibration of a shipped model), and ``error`` (empty, or why the input
@@ -182,15 +196,14 @@ class Predictor:
         the polymer to the ones the models learned from (``NaN`` when the
         model files do not record them). One input that fails, for whatever
         reason, never stops the others: its row keeps its place with the
-        reason in ``error``."""
-        rows = [{"psmiles": s, "error": ""} for s in psmiles]
-        good, data = [], []
-        for i, s in enumerate(psmiles):
-            try:
-                data.append(self.featurizer(s))
-                good.append(i)
-            except Exception as exc:
-                rows[i]["error"] = row_failure_reason(exc)
+        reason in ``error``. :obj:`featurized`: the inputs' :meth:`featurize`
+        output, when already computed."""
+        if featurized is None:
+            featurized = self.featurize(psmiles)
+        rows = [{"psmiles": s, "error": error}
+                for s, (_, error) in zip(psmiles, featurized)]
+        good = [i for i, (item, _) in enumerate(featurized) if item is not None]
+        data = [featurized[i][0] for i in good]
         for start in range(0, len(data), batch_size):
             chunk = data[start:start + batch_size]
             idx = good[start:start + batch_size]
