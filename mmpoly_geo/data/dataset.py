@@ -116,6 +116,16 @@ class PolymerSource:
                 yield (name, row, row + 2, record[self.smiles_column],
                        error if error else values)
 
+    def _process_with_own_progress(self, process: Callable[[], None]):
+        """Runs PyG's :obj:`process` step with our progress bar (shown when
+        :obj:`log`) instead of its "Processing... Done!" lines."""
+        show, self.log = self.log, False
+        self._show_progress = show
+        try:
+            process()
+        finally:
+            self.log = show
+
     @property
     def row_timeout(self) -> float:
         """Seconds a worker may spend on one row before it is replaced and the
@@ -239,13 +249,7 @@ class PolymerDataset(PolymerSource, InMemoryDataset):
                     torch.load(record, weights_only=False)
                 except Exception:
                     record.unlink()
-        # Our progress bar and summary replace PyG's "Processing... Done!".
-        show, self.log = self.log, False
-        self._show_progress = show
-        try:
-            super()._process()
-        finally:
-            self.log = show
+        self._process_with_own_progress(super()._process)
 
     @property
     def processed_dir(self) -> str:

@@ -131,13 +131,7 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
         return [f"{self.backend}.db", "done.json"]
 
     def _process(self):
-        # Our progress bar replaces PyG's "Processing... Done!".
-        show, self.log = self.log, False
-        self._show_progress = show
-        try:
-            super()._process()
-        finally:
-            self.log = show
+        self._process_with_own_progress(super()._process)
 
     def process(self):
         remove_stale_temporaries(self.processed_dir)
