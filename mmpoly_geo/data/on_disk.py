@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
+import torch
 from torch_geometric.data import OnDiskDataset
 from torch_geometric.data.database import SQLiteDatabase
 
-from mmpoly_geo.atomic import atomic_write_text, remove_stale_temporaries
+from mmpoly_geo.atomic import (
+    atomic_torch_save, atomic_write_text, remove_stale_temporaries)
 from mmpoly_geo.chem.conformers import CONFORMER_METHODS, TIME_BUDGET
 from mmpoly_geo.chem.psmiles import MAX_ATOMS
 from mmpoly_geo.data.dataset import REJECTED_COLUMNS, PolymerSource
@@ -33,6 +35,13 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
     killed run continues from the last recorded chunk, and rows a chunk
     committed without being recorded are deleted first: every polymer is
     stored exactly once. ``done.json`` marks a finished database.
+
+    Like the in-memory dataset it has :attr:`key`, :attr:`psmiles`,
+    :attr:`row`, :attr:`num_tokens`, :attr:`y` and :attr:`descriptors` over
+    all polymers (what splits, length buckets and scalers need), read in one
+    pass over the database the first time one is asked for and cached in
+    ``metadata.pt``; so the training commands can stream from it
+    (``data.on_disk=true``).
 
     Sharded processing (e.g. one SLURM array task per shard): with
     :obj:`shard=(k, N)` only the :obj:`k`-th of :obj:`N` contiguous row ranges
@@ -211,6 +220,68 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
             progress["shards_merged"] = index + 1
             progress["stored"] = len(self)
             atomic_write_text(progress_path, json.dumps(progress))
+
+    def __getitems__(self, indices: List[int]):
+        # PyG's version reads database positions, ignoring the subset of an
+        # index_select()-ed dataset: map through indices() first.
+        base = self.indices()
+        return self.multi_get([int(base[i]) for i in indices])
+
+    def _metadata(self) -> dict:
+        if getattr(self, "_meta", None) is None:
+            path = Path(self.processed_dir) / "metadata.pt"
+            if path.is_file():
+                self._meta = torch.load(path, weights_only=True)
+            else:
+                columns = {"key": [], "psmiles": [], "row": [],
+                           "num_tokens": [], "y": [], "descriptors": []}
+                for begin in range(0, len(self), self.chunk_size):
+                    for data in self.db.multi_get(range(
+                            begin, min(begin + self.chunk_size, len(self)))):
+                        data = self.deserialize(data)
+                        for name in ("key", "psmiles"):
+                            columns[name].append(data[name])
+                        columns["row"].append(int(data.row))
+                        columns["num_tokens"].append(int(data.num_tokens))
+                        if "y" in data:
+                            columns["y"].append(data.y.view(-1))
+                        columns["descriptors"].append(
+                            data.descriptors.view(-1))
+                width = len(self.targets)
+                self._meta = {
+                    "key": columns["key"], "psmiles": columns["psmiles"],
+                    "row": torch.tensor(columns["row"]),
+                    "num_tokens": torch.tensor(columns["num_tokens"]),
+                    "y": (torch.stack(columns["y"]) if columns["y"]
+                          else torch.zeros(len(self), width)),
+                    "descriptors": torch.stack(columns["descriptors"])}
+                atomic_torch_save(self._meta, path)
+        return self._meta
+
+    @property
+    def key(self) -> List[str]:
+        """Polymer keys (grouped splits), one per stored polymer."""
+        return self._metadata()["key"]
+
+    @property
+    def psmiles(self) -> List[str]:
+        return self._metadata()["psmiles"]
+
+    @property
+    def row(self) -> torch.Tensor:
+        return self._metadata()["row"]
+
+    @property
+    def num_tokens(self) -> torch.Tensor:
+        return self._metadata()["num_tokens"]
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self._metadata()["y"]
+
+    @property
+    def descriptors(self) -> torch.Tensor:
+        return self._metadata()["descriptors"]
 
     def _truncate(self, length: int):
         """Deletes the rows a killed run committed after its last recorded

@@ -16,7 +16,7 @@ DEFAULTS: Dict[str, Any] = {
         "smiles_column": "psmiles", "target": None,
         "num_conformers": 5, "repeat_units": 1, "cutoff": 5.0,
         "stars": "substitute", "descriptors": "rdkit+morgan",
-        "time_budget": 10.0, "num_workers": None,
+        "time_budget": 10.0, "num_workers": None, "on_disk": False,
     },
     "model": {
         "kind": "mmpolymer", "baseline_kwargs": {},

@@ -14,7 +14,7 @@ from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.atomic import atomic_write_text
 from mmpoly_geo.chem.similarity import nearest_neighbour_similarity
-from mmpoly_geo.data import PolymerDataset
+from mmpoly_geo.data import PolymerDataset, PolymerOnDiskDataset
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
 from mmpoly_geo.training.config import (
     load_config, resolve_model_config, save_config)
@@ -27,9 +27,12 @@ from mmpoly_geo.training.splits import grouped_kfold, train_val_split
 from mmpoly_geo.training.trainer import fit
 
 
-def load_dataset(config: Dict[str, Any]) -> PolymerDataset:
+def load_dataset(config: Dict[str, Any]):
+    """The :class:`PolymerDataset` of ``config["data"]``, or, with
+    ``data.on_disk``, the :class:`PolymerOnDiskDataset`."""
     d = config["data"]
-    return PolymerDataset(
+    cls = PolymerOnDiskDataset if d["on_disk"] else PolymerDataset
+    return cls(
         d["root"], name=d["name"], csv=d["csv"],
         smiles_column=d["smiles_column"], target=d["target"],
         num_conformers=d["num_conformers"], repeat_units=d["repeat_units"],

@@ -98,3 +98,40 @@ def test_shards_merge_into_the_full_dataset(tmp_path):
     assert merged.rejected.equals(reference.rejected)
     with pytest.raises(ValueError, match="shard"):
         PolymerOnDiskDataset(tmp_path / "s", csv=csv, shard=(3, 3), **KW)
+
+
+def test_subsets_and_metadata(tmp_path):
+    disk = PolymerOnDiskDataset(tmp_path / "d", csv=_csv(tmp_path),
+                                chunk_size=5, **KW)
+    assert len(disk.key) == len(disk) and disk.num_tokens.shape == (21,)
+    assert disk.y.shape == (21, 1) and disk.descriptors.shape == (21, 0)
+    assert disk.psmiles[4] == disk[4].psmiles
+    # A subset batches the polymers it names (PyG's __getitems__ did not).
+    subset = disk.index_select(torch.tensor([9, 2, 17]))
+    batch = next(iter(DataLoader(subset, batch_size=3)))
+    assert batch.psmiles == [disk[9].psmiles, disk[2].psmiles,
+                             disk[17].psmiles]
+    again = PolymerOnDiskDataset(tmp_path / "d", csv=_csv(tmp_path),
+                                 chunk_size=5, **KW)
+    assert again.key == disk.key  # from metadata.pt
+
+
+def test_pretrain_streams_from_disk(tmp_path):
+    from mmpoly_geo.data.shipped import shipped_files
+    from mmpoly_geo.training import load_config
+    from mmpoly_geo.training.pretrain import run_pretrain
+
+    lines = open(shipped_files("Eea")[0]).read().splitlines()[:41]
+    tiny_csv_path = tmp_path / "tiny.csv"
+    tiny_csv_path.write_text("\n".join(lines) + "\n")
+    config = load_config(None, [
+        f"data.csv={tiny_csv_path}", "data.on_disk=true",
+        f"data.root={tmp_path / 'data'}", "data.num_conformers=2",
+        "data.num_workers=0", "pretrain.max_epochs=1",
+        "pretrain.batch_size=16", "pretrain.val_fraction=0.2",
+        "trainer.progress_bar=false", "trainer.accelerator=cpu",
+        "model.fusion_channels=16",
+        "model.sequence_kwargs={hidden_channels: 16, num_layers: 1, num_heads: 2}",
+        "model.encoder_3d_kwargs={hidden_channels: 8, vector_channels: 2, num_layers: 1}"])
+    assert run_pretrain(config, tmp_path / "pre").is_file()
+    assert any((tmp_path / "data").rglob("sqlite.db"))
