@@ -222,10 +222,12 @@ def test_ddp_two_cpu_processes(tiny_config, tiny_csv, tmp_path):
         [sys.executable, "-m", "mmpoly_geo.cli", "pretrain", "--config",
          str(tiny_config), "--csv", str(tiny_csv), "--out", str(out),
          "--set", "trainer.devices=2", "trainer.strategy=ddp",
-         "pretrain.max_epochs=1", "--verbose"],
+         "pretrain.max_epochs=1", "data.on_disk=true", "--verbose"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MEMBER: 2/2" in result.stderr  # both ranks joined (gloo on CPU)
+    # ... streaming from the on-disk dataset, each rank its share.
+    assert any((tmp_path / "data").rglob("sqlite.db"))
     assert (out / "pretrained.pt").is_file()
 
 
