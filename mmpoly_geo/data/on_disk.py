@@ -148,14 +148,18 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
         start = time.perf_counter()
         rows = list(self._read_rows())
         progress_path = Path(self.processed_dir) / "progress.json"
+        fresh = {"rows_done": 0, "stored": 0, "rejected": [],
+                 "methods": [0] * len(CONFORMER_METHODS),
+                 "budget_exceeded": 0}
         progress = (json.loads(progress_path.read_text())
-                    if progress_path.is_file()
-                    else {"rows_done": 0, "stored": 0, "rejected": [],
-                          "methods": [0] * len(CONFORMER_METHODS),
-                          "budget_exceeded": 0})
+                    if progress_path.is_file() else dict(fresh))
+        shards = self._complete_shards() if self.shard is None else []
+        if shards and "shards_merged" not in progress:
+            # Rows featurized here by an interrupted run give way to the
+            # finished shards.
+            progress = dict(fresh, shards_merged=0)
         self._truncate(progress["stored"])
         show = getattr(self, "_show_progress", self.log)
-        shards = self._complete_shards() if self.shard is None else []
         if shards:
             self._merge(shards, progress, progress_path)
         first, last = self._row_range(len(rows))
