@@ -82,7 +82,8 @@ def featurize_rows(featurizer: PolymerFeaturizer, items: Sequence[Item],
     bar = tqdm(total=len(items), desc=desc, unit="polymer",
                disable=not log or bool(os.environ.get("PYTEST_CURRENT_TEST")))
     if num_workers <= 1 or len(items) < MIN_ITEMS_FOR_POOL:
-        _init_worker(featurizer)
+        global _WORKER
+        _WORKER = featurizer  # this process's torch threads stay as they are
         raw = []
         for item in items:
             raw.append(_featurize_one(item))
