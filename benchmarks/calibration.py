@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmpoly_geo.models.calibration import NORMAL_COVERAGE, coverage, fit_scale
+from mmpoly_geo.models.calibration import (
+    NORMAL_COVERAGE, coverage, fit_scale, similarity_threshold)
 
 RATIO = 1.5
 
@@ -52,12 +53,7 @@ def analyse(predictions: pd.DataFrame) -> dict:
     quint = pd.qcut(sim, 5, duplicates="drop")
     by_sim = (pd.DataFrame({"sim": quint, "sq": err ** 2})
               .groupby("sim", observed=True)["sq"].mean() ** 0.5)
-    overall = np.sqrt(np.mean(err ** 2))
-    threshold = None
-    for t in np.arange(0.01, 1.0, 0.01):
-        low = err[sim < t]
-        if len(low) >= 10 and np.sqrt(np.mean(low ** 2)) >= RATIO * overall:
-            threshold = round(float(t), 2)
+    threshold = similarity_threshold(err, sim, RATIO)
     return {
         "n": int(len(err)), "rmse": float(np.sqrt(np.mean(err ** 2))),
         "coverage_1sigma_raw": coverage(err, sigma, 1),

@@ -92,8 +92,10 @@ def _run(psmiles, model, properties, batch_size):
             out[t] = frame.get(t)
             out[f"{t}_std"] = frame.get(f"{t}_std")
             # Each model has its own training polymers.
-            out["nn_similarity" if len(predictors) == 1
-                else f"{t}_nn_similarity"] = frame.get("nn_similarity")
+            for column in ("nn_similarity", "low_similarity"):
+                if column in frame:
+                    out[column if len(predictors) == 1
+                        else f"{t}_{column}"] = frame[column]
         errors = [e or f for e, f in zip(errors, frame["error"])]
     out["error"] = errors
     return out

@@ -182,12 +182,21 @@ def _predict(args, embed: bool = False) -> int:
             if row["error"]:
                 print(f"{row['psmiles']}\terror: {row['error']}")
                 continue
-            values = "  ".join(
-                f"{name}{_unit(p)} = {row[name]:.4f} ± {row[name + '_std']:.4f}"
-                for p in predictors for name in p.output_names
-                if name in frame)
-            if "nn_similarity" in frame and row["nn_similarity"] == \
-                    row["nn_similarity"]:  # not NaN
+            one = len(predictors) == 1
+            values = []
+            for p in predictors:
+                for name in p.output_names:
+                    if name not in frame:
+                        continue
+                    text = (f"{name}{_unit(p)} = {row[name]:.4f} ± "
+                            f"{row[name + '_std']:.4f}")
+                    low = "low_similarity" if one else f"{name}_low_similarity"
+                    if low in frame and row[low] is True:
+                        text += " (far from its training polymers)"
+                    values.append(text)
+            values = "  ".join(values)
+            if one and "nn_similarity" in frame and \
+                    row["nn_similarity"] == row["nn_similarity"]:  # not NaN
                 values += (f"  (most similar training polymer: Tanimoto "
                            f"{row['nn_similarity']:.2f})")
             print(f"{row['psmiles']}\t{values}")

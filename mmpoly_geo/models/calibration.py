@@ -3,7 +3,7 @@ fitted on out-of-fold errors, so that about 68 % of errors fall within
 :math:`\\pm 1\\sigma`."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -49,3 +49,26 @@ def calibration_report(errors, sigma) -> Dict[str, float]:
             "coverage_1sigma": coverage(errors, scale * sigma, 1),
             "coverage_2sigma": coverage(errors, scale * sigma, 2),
             "n": int(np.sum(np.isfinite(errors) & np.isfinite(sigma)))}
+
+
+def similarity_threshold(errors, similarity, ratio: float = 1.5,
+                         min_rows: int = 10) -> Optional[float]:
+    r"""The applicability-domain threshold: the largest nearest-neighbour
+    similarity :math:`t` (0.01 steps) such that the rows below it (at least
+    :obj:`min_rows`) have an RMSE at least :obj:`ratio` times the RMSE of all
+    rows; :obj:`None` when there is none (errors do not grow away from the
+    training data)."""
+    errors = np.asarray(errors, float)
+    similarity = np.asarray(similarity, float)
+    ok = np.isfinite(errors) & np.isfinite(similarity)
+    errors, similarity = errors[ok], similarity[ok]
+    if not len(errors):
+        return None
+    overall = np.sqrt(np.mean(errors ** 2))
+    threshold = None
+    for t in np.arange(0.01, 1.0, 0.01):
+        low = errors[similarity < t]
+        if len(low) >= min_rows and np.sqrt(np.mean(low ** 2)) >= \
+                ratio * overall:
+            threshold = round(float(t), 2)
+    return threshold

@@ -110,6 +110,10 @@ class Predictor:
         #: Factor applied to the spread over the models (the calibration of
         #: a shipped model's card; 1 otherwise).
         self.std_scale = float((card or {}).get("calibration_scale", 1.0))
+        #: Below this nearest-neighbour similarity the out-of-fold errors were
+        #: clearly larger (a shipped model's card; None otherwise): such
+        #: predictions get ``low_similarity`` = True.
+        self.similarity_threshold = (card or {}).get("similarity_threshold")
         self.target_names = folds[0]["target_names"]
         #: Output column names: the targets, or a shipped model's name.
         self.output_names = ([card["name"]] if card and
@@ -237,6 +241,9 @@ class Predictor:
         for j, i in enumerate(idx):
             rows[i]["psmiles_canonical"] = chunk[j].psmiles
             rows[i]["nn_similarity"] = float(similarity[j])
+            if self.similarity_threshold is not None:
+                rows[i]["low_similarity"] = bool(
+                    similarity[j] < self.similarity_threshold)
             for t, name in enumerate(self.output_names):
                 rows[i][name] = float(mean[j, t])
                 rows[i][f"{name}_std"] = float(self.std_scale * std[j, t])

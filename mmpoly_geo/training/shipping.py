@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import mmpoly_geo
 from mmpoly_geo.atomic import atomic_write_text
 from mmpoly_geo.data.shipped import BENCHMARKS
-from mmpoly_geo.models.calibration import fit_scale
+from mmpoly_geo.models.calibration import fit_scale, similarity_threshold
 from mmpoly_geo.models.predictor import CARD, SHIPPED_DIR
 from mmpoly_geo.training.config import save_config
 from mmpoly_geo.training.cross_validation import _fit_fold, load_dataset
@@ -111,4 +111,7 @@ def _from_cv_run(cv_run: Path) -> Dict[str, Any]:
     if "pred_std" in ours and ours["pred_std"].notna().any():
         out["calibration_scale"] = fit_scale(ours.pred - ours.y,
                                              ours.pred_std)
+    if "nn_similarity" in ours:
+        out["similarity_threshold"] = similarity_threshold(
+            ours.pred - ours.y, ours.nn_similarity)
     return out

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mmpoly_geo.models.calibration import (
-    calibration_report, coverage, fit_scale)
+    calibration_report, coverage, fit_scale, similarity_threshold)
 
 
 def test_scale_restores_nominal_coverage():
@@ -22,3 +22,12 @@ def test_needs_a_spread():
     with pytest.raises(ValueError, match="ensemble"):
         fit_scale([0.1, 0.2], [np.nan, 0.0])
     assert np.isnan(coverage([np.nan], [1.0]))
+
+
+def test_similarity_threshold():
+    rng = np.random.default_rng(1)
+    sim = rng.uniform(0.2, 1.0, 500)
+    errors = rng.normal(0, 1 + 3 * (sim < 0.35))
+    t = similarity_threshold(errors, sim)
+    assert 0.3 <= t <= 0.55
+    assert similarity_threshold(rng.normal(size=500), sim) is None
