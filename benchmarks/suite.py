@@ -80,6 +80,9 @@ ABLATIONS = {
     "ours_no_descriptors": NO_DESCRIPTORS,
     "ours_periodic": ["model.periodic=true"],
     "ours_ensemble_3": ["finetune.ensemble=3"],
+    # Also reports ours_blend_rf+rf: ours averaged with the forest, the weight
+    # chosen on the validation split.
+    "ours_blend_rf": ["finetune.blend=rf", "finetune.baselines=[rf]"],
     "ours_star_keep": ["data.stars=keep"],
     "ours_star_remove": ["data.stars=remove"],
     "ours_2_units": ["data.repeat_units=2"],
@@ -173,12 +176,14 @@ def main():
         for seed in args.seeds:
             rf_reported = False
             for i, (name, overrides) in enumerate(models.items()):
+                # The forest runs with the first model (and with any model
+                # that needs it, e.g. the blend); reported once.
                 config = load_config(None, [f"data.root={args.root}"] + source
                                      + (QUICK if args.quick else [])
-                                     + overrides + [
-                                         f"finetune.baselines="
-                                         f"{'[rf]' if i == 0 else '[]'}",
-                                         f"seed={seed}"] + args.set)
+                                     + [f"finetune.baselines="
+                                        f"{'[rf]' if i == 0 else '[]'}"]
+                                     + overrides + [f"seed={seed}"]
+                                     + args.set)
                 run_dir = out / "runs" / dataset / name / f"seed{seed}"
                 tag = output_tag(config)
                 t0 = time.perf_counter()
@@ -198,8 +203,9 @@ def main():
                 if rf_reported:  # RF is reported once per data set and seed
                     metrics = metrics[metrics.model != "rf_morgan"]
                 rf_reported = rf_reported or "rf_morgan" in set(metrics.model)
-                metrics["model"] = metrics["model"].replace(
-                    {f"mmpolymer{tag}": name})
+                # mmpolymer -> name, mmpolymer+rf -> name+rf
+                metrics["model"] = metrics["model"].str.replace(
+                    f"mmpolymer{tag}", name, regex=False)
                 metrics["dataset"] = dataset
                 metrics["seed"] = seed
                 rows.append(metrics)

@@ -42,7 +42,7 @@ DEFAULTS: Dict[str, Any] = {
     "finetune": {
         "folds": 5, "val_fraction": 0.15, "pretrained": None,
         "freeze": "none", "baselines": ["rf"], "eval_conformers": None,
-        "ensemble": 1, "select_on_test": False,
+        "ensemble": 1, "select_on_test": False, "blend": "none",
     },
     "pretrain": {
         "val_fraction": 0.05, "mask_prob": 0.15, "noise": 1.0,

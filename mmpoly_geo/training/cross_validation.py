@@ -60,6 +60,10 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     checkpoints/logs under ``fold*/``. With :obj:`resume`, finished folds are
     kept and an interrupted fold continues from its ``last.ckpt``.
 
+    ``finetune.blend=rf`` adds ``mmpolymer+rf``: the weighted average of our
+    model and the forest, with the weight chosen on the validation split
+    (the forest refitted without it), recorded as ``blend_weight``.
+
     ``finetune.ensemble=K`` trains K models per fold (seeds ``seed``,
     ``seed + 1000``, ...; same folds and validation split) and averages their
     predictions. ``finetune.select_on_test=true`` is a *diagnostic* that
@@ -79,6 +83,12 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     f = config["finetune"]
     if int(f["ensemble"]) < 1:
         raise ValueError(f"finetune.ensemble must be >= 1, got {f['ensemble']}")
+    if f["blend"] not in ("none", "rf"):
+        raise ValueError(f"finetune.blend must be 'none' or 'rf', got "
+                         f"{f['blend']!r}")
+    if f["blend"] == "rf" and "rf" not in (f["baselines"] or []):
+        raise ValueError("finetune.blend=rf needs the forest: "
+                         "finetune.baselines=[rf]")
     tag = output_tag(config)
     keys = list(dataset.key)
     y = dataset.y.numpy()
@@ -101,20 +111,22 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
             train_idx, val_idx = train_val_split(rest, keys, f["val_fraction"],
                                                  config["seed"] + fold)
         fold_start = time.perf_counter()
-        members, val_mse = [], []
+        members, member_val, val_mse = [], [], []
         for member in range(int(f["ensemble"])):
             name = f"fold{fold}" if f["ensemble"] == 1 else \
                 f"fold{fold}_member{member}"
             member_config = dict(config, seed=config["seed"] + 1000 * member)
             pl.seed_everything(member_config["seed"] + fold, workers=True,
                                verbose=False)
-            pred, score = _fit_fold(
+            pred, score, val_pred = _fit_fold(
                 member_config, dataset, train_idx, val_idx, test_idx,
                 out_dir / f"{name}{tag}", models_dir / f"{name}.pt",
                 featurizer, resume, callbacks)
             members.append(pred)
+            member_val.append(val_pred)
             val_mse.append(score)
         results = {label: np.mean(members, axis=0)}
+        blend_weight = np.nan
         # Spread of the ensemble members (for calibrating uncertainties; NaN
         # with one member) and each test polymer's nearest-neighbour
         # similarity to the training fold (applicability domain).
@@ -128,6 +140,15 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
             results["rf_morgan"] = random_forest_predict(
                 fingerprints[rest], y[rest], fingerprints[test_idx],
                 seed=config["seed"])
+            if f["blend"] == "rf":
+                blend_weight = _blend_weight(
+                    np.mean(member_val, axis=0), random_forest_predict(
+                        fingerprints[train_idx], y[train_idx],
+                        fingerprints[val_idx], seed=config["seed"]),
+                    y[val_idx])
+                results[f"{label}+rf"] = (
+                    blend_weight * results[label]
+                    + (1 - blend_weight) * results["rf_morgan"])
         for name, p in results.items():
             # The selected checkpoint's validation MSE (training folds only):
             # what settings may be chosen on.
@@ -135,7 +156,9 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                                     n_test=len(test_idx),
                                     **regression_metrics(y[test_idx], p),
                                     val_mse=float(np.mean(val_mse))
-                                    if name == label else np.nan))
+                                    if name == label else np.nan,
+                                    blend_weight=blend_weight
+                                    if name == f"{label}+rf" else np.nan))
             for j, i in enumerate(test_idx):
                 for t, target in enumerate(dataset.target_names):
                     pred_rows.append(dict(
@@ -163,7 +186,7 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
         summary["models"][name] = {
             m: {"mean": float(group[m].mean()),
                 "std": float(group[m].std(ddof=0))}  # population std, as PolyConFM
-            for m in ("rmse", "mae", "r2", "val_mse")
+            for m in ("rmse", "mae", "r2", "val_mse", "blend_weight")
             if group[m].notna().any()}
     predictions = pd.DataFrame(pred_rows)
     atomic_write_text(out_dir / f"predictions{tag}.csv",
@@ -203,8 +226,9 @@ def check_resumable(config: Dict[str, Any], saved: Path):
 
 def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
               model_file, featurizer, resume, callbacks, half=False):
-    """Trains one model; returns its test-fold predictions and the validation
-    MSE of the checkpoint kept (:obj:`half`: float16 model file)."""
+    """Trains one model; returns its test-fold predictions, the validation
+    MSE of the checkpoint kept and its validation-split predictions
+    (:obj:`half`: float16 model file)."""
     o, f = config["optim"], config["finetune"]
     y_train = dataset.y[torch.as_tensor(train_idx)]
     mean = torch.nanmean(y_train, dim=0)
@@ -225,8 +249,9 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
         module.sync_ema()
     done = fold_dir / "done"
     if resume and model_file.is_file() and done.is_file():
-        return (_predict_saved(module, model_file, dataset, test_idx, o),
-                _read_score(done))
+        load_saved(module, model_file)
+        return (_predict(module, dataset, test_idx, o), _read_score(done),
+                _predict(module, dataset, val_idx, o))
     trainer = fit(module, config, dataset, train_idx, val_idx, fold_dir,
                   "val_mse", resume, callbacks)
     best = trainer.checkpoint_callback.best_model_path or str(
@@ -242,7 +267,21 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
                         [dataset.psmiles[i] for i in seen], half=half)
         atomic_write_text(done, json.dumps({"checkpoint": best,
                                             "val_mse": score}))
-    return _predict(module, dataset, test_idx, o), score
+    return (_predict(module, dataset, test_idx, o), score,
+            _predict(module, dataset, val_idx, o))
+
+
+def _blend_weight(ours_val, rf_val, y_val) -> float:
+    """The weight :math:`w` (0, 0.1, ..., 1) of our model in
+    :math:`w\,\hat y + (1 - w)\,\hat y_{RF}` with the lowest MSE on the
+    validation split (the forest trained without it): chosen on the training
+    folds only."""
+    best, best_mse = 1.0, np.inf
+    for w in np.linspace(0.0, 1.0, 11):
+        mse = np.nanmean((w * ours_val + (1 - w) * rf_val - y_val) ** 2)
+        if mse < best_mse - 1e-12:
+            best, best_mse = float(w), mse
+    return best
 
 
 def _read_score(done: Path) -> float:
@@ -252,13 +291,14 @@ def _read_score(done: Path) -> float:
         return float("nan")
 
 
-def _predict_saved(module, model_file, dataset, test_idx, o):
+def load_saved(module, model_file):
+    """Puts a saved fold model's weights and target scaling into
+    :obj:`module` (its evaluated model)."""
     blob = read_checkpoint(model_file, FOLD_FORMAT, "model file",
                            "a fine-tuned mmpoly_geo model")
     load_weights(module.eval_model, blob["state_dict"])
     module.target_mean.copy_(blob["target_mean"])
     module.target_std.copy_(blob["target_std"])
-    return _predict(module, dataset, test_idx, o)
 
 
 def _predict(module, dataset, idx, o) -> np.ndarray:

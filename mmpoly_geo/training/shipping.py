@@ -60,7 +60,7 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
         train_idx, val_idx = train_val_split(
             everything, keys, config["finetune"]["val_fraction"],
             member_config["seed"])
-        _, score = _fit_fold(member_config, dataset, train_idx, val_idx,
+        _, score, _ = _fit_fold(member_config, dataset, train_idx, val_idx,
                              val_idx, out_dir / f"member{member}",
                              model_dir / f"member{member}.pt", featurizer,
                              resume=True, callbacks=None, half=True)

@@ -115,3 +115,27 @@ def test_resume_refuses_changed_settings(tiny_config, tiny_csv, tmp_path):
                                       "data.target=value", "optim.lr=1e-3"])
     with pytest.raises(ValueError, match=r"optim.lr: 0.0003 -> 0.001"):
         run_finetune(other, tmp_path, resume=True)
+
+
+def test_blend_with_the_forest_chosen_on_validation(tiny_config, tiny_csv,
+                                                    tmp_path):
+    from mmpoly_geo.training.cross_validation import _blend_weight
+
+    # The weight that fits the validation split best.
+    y = torch.linspace(0, 1, 20).numpy()
+    assert _blend_weight(y, y + 1.0, y) == 1.0
+    assert _blend_weight(y + 1.0, y, y) == 0.0
+    assert _blend_weight(y + 0.5, y - 0.5, y) == 0.5
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=1",
+        "finetune.blend=rf"])
+    summary = run_finetune(config, tmp_path / "b")
+    assert set(summary["models"]) == {"mmpolymer", "rf_morgan",
+                                      "mmpolymer+rf"}
+    metrics = pd.read_csv(tmp_path / "b" / "metrics.csv")
+    weights = metrics[metrics.model == "mmpolymer+rf"]["blend_weight"]
+    assert weights.between(0, 1).all() and len(weights) == 2
+    with pytest.raises(ValueError, match="needs the forest"):
+        run_finetune(load_config(tiny_config, [
+            f"data.csv={tiny_csv}", "data.target=value",
+            "finetune.blend=rf", "finetune.baselines=[]"]), tmp_path / "c")
