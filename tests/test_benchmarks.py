@@ -68,7 +68,7 @@ def test_suite_quick_mode(tmp_path):
                 "ours_mean_fusion", "ours_no_bonds", "ours_no_descriptors",
                 "ours_periodic", "ours_ensemble_3", "ours_star_keep",
                 "ours_star_remove", "ours_2_units", "ours_3_units",
-                "ours_eval_1_conformer"}
+                "ours_eval_1_conformer", "ours_blend_rf", "ours_blend_rf+rf"}
     assert set(metrics.model) == expected
     assert set(metrics.seed) == {0}
     # Identical folds for every model: same test-set sizes per fold.

@@ -184,12 +184,19 @@ def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
     config = load_config(tiny_config, [
         f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=3",
         "finetune.baselines=[]"])
-    full = run_finetune(config, tmp_path / "a")
-    # kill -9: no exception handler or finally block runs.
-    _finetune_killed_by_sigkill(config, tmp_path / "b")
-    assert (tmp_path / "b" / "fold0" / "last.ckpt").is_file()
-    assert not (tmp_path / "b" / "summary.json").exists()
-    resumed = run_finetune(config, tmp_path / "b", resume=True)
+    # One thread throughout: OpenMP's thread pool does not survive fork(),
+    # and the same thread count keeps the runs comparable digit for digit.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        full = run_finetune(config, tmp_path / "a")
+        # kill -9: no exception handler or finally block runs.
+        _finetune_killed_by_sigkill(config, tmp_path / "b")
+        assert (tmp_path / "b" / "fold0" / "last.ckpt").is_file()
+        assert not (tmp_path / "b" / "summary.json").exists()
+        resumed = run_finetune(config, tmp_path / "b", resume=True)
+    finally:
+        torch.set_num_threads(threads)
     assert resumed["models"] == full["models"]
     pa = Predictor.load(tmp_path / "a").predict(["*CC(*)C"])
     pb = Predictor.load(tmp_path / "b").predict(["*CC(*)C"])
