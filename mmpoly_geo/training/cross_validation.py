@@ -121,7 +121,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
             pred, score, val_pred = _fit_fold(
                 member_config, dataset, train_idx, val_idx, test_idx,
                 out_dir / f"{name}{tag}", models_dir / f"{name}.pt",
-                featurizer, resume, callbacks)
+                featurizer, resume, callbacks,
+                predict_val=f["blend"] == "rf")
             members.append(pred)
             member_val.append(val_pred)
             val_mse.append(score)
@@ -225,10 +226,12 @@ def check_resumable(config: Dict[str, Any], saved: Path):
 
 
 def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
-              model_file, featurizer, resume, callbacks, half=False):
+              model_file, featurizer, resume, callbacks, half=False,
+              predict_val=False):
     """Trains one model; returns its test-fold predictions, the validation
-    MSE of the checkpoint kept and its validation-split predictions
-    (:obj:`half`: float16 model file)."""
+    MSE of the checkpoint kept and, with :obj:`predict_val`, its
+    validation-split predictions (else None) (:obj:`half`: float16 model
+    file)."""
     o, f = config["optim"], config["finetune"]
     y_train = dataset.y[torch.as_tensor(train_idx)]
     mean = torch.nanmean(y_train, dim=0)
@@ -250,8 +253,20 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
     done = fold_dir / "done"
     if resume and model_file.is_file() and done.is_file():
         load_saved(module, model_file)
-        return (_predict(module, dataset, test_idx, o), _read_score(done),
-                _predict(module, dataset, val_idx, o))
+        score = _read_score(done)
+    else:
+        module, score = _train(module, config, dataset, train_idx, val_idx,
+                               fold_dir, model_file, featurizer, resume,
+                               callbacks, half)
+    return (_predict(module, dataset, test_idx, o), score,
+            _predict(module, dataset, val_idx, o) if predict_val else None)
+
+
+def _train(module, config, dataset, train_idx, val_idx, fold_dir,
+           model_file, featurizer, resume, callbacks, half):
+    """Fits :obj:`module`, saves the kept checkpoint's model file; returns
+    that module and its validation MSE."""
+    done = fold_dir / "done"
     trainer = fit(module, config, dataset, train_idx, val_idx, fold_dir,
                   "val_mse", resume, callbacks)
     best = trainer.checkpoint_callback.best_model_path or str(
@@ -267,8 +282,7 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
                         [dataset.psmiles[i] for i in seen], half=half)
         atomic_write_text(done, json.dumps({"checkpoint": best,
                                             "val_mse": score}))
-    return (_predict(module, dataset, test_idx, o), score,
-            _predict(module, dataset, val_idx, o))
+    return module, score
 
 
 def _blend_weight(ours_val, rf_val, y_val) -> float:
