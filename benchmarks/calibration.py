@@ -3,10 +3,11 @@ the out-of-fold predictions of ``finetune.ensemble >= 2`` runs.
 
 For each run (``predictions.csv`` of ``mmpoly-geo finetune``):
 
-- coverage of the raw ensemble spread at 1 and 2 sigma, and after scaling it
-  by :func:`mmpoly_geo.models.calibration.fit_scale`, with the scale fitted
-  on the *other* folds (cross-validated: no fold calibrates itself), against
-  the normal 68.3 % / 95.4 % (the baseline);
+- coverage of the raw ensemble spread at 1 and 2 sigma, and of the
+  calibrated uncertainty (at 1 and 2) and 95 % interval
+  (:func:`mmpoly_geo.models.calibration.fit_calibration`), each fold
+  calibrated on the *other* folds (no fold calibrates itself), against the
+  normal 68.3 % / 95.4 % (the baseline);
 - the error against the nearest-neighbour Tanimoto similarity to the training
   fold, in quintiles, and a threshold: the largest similarity (0.01 steps)
   whose rows below (at least 10) have an RMSE at least 1.5x the RMSE of all
@@ -16,9 +17,16 @@ For each run (``predictions.csv`` of ``mmpoly-geo finetune``):
 Writes ``<out>/<label>.json`` and ``<out>/<label>.png`` and a table
 ``<out>/results.md`` for all runs given.
 
+``--pool K`` instead treats the runs of each folder (e.g. the suite's
+``runs/<set>/ours/seed0``, ``seed1``, ``seed2``) as independent
+cross-validation runs and pools every K of them into an out-of-fold
+ensemble of K members (:func:`mmpoly_geo.models.calibration.pool_runs`):
+the calibration of a shipped K-member model, without training ensembles.
+
 Usage::
 
     python benchmarks/calibration.py RUN_DIR [RUN_DIR ...] [--out benchmarks/results/calibration]
+    python benchmarks/calibration.py benchmarks/results/accuracy/runs/*/ours/seed* --pool 2
 """
 import argparse
 import json
@@ -29,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from mmpoly_geo.models.calibration import (
-    NORMAL_COVERAGE, coverage, fit_scale, similarity_threshold)
+    NORMAL_COVERAGE, calibration_report, coverage, cross_calibrated,
+    pool_runs, similarity_threshold)
 
 RATIO = 1.5
 
@@ -39,33 +48,22 @@ def analyse(predictions: pd.DataFrame) -> dict:
     ours = ours.dropna(subset=["y", "pred"])
     if ours["pred_std"].isna().all():
         raise ValueError("no ensemble spread: run finetune with "
-                         "finetune.ensemble >= 2")
+                         "finetune.ensemble >= 2 (or pool runs: --pool)")
     err = (ours.pred - ours.y).to_numpy()
     sigma = ours.pred_std.to_numpy()
     folds = ours.fold.to_numpy()
-    scaled = np.empty_like(sigma)
-    scales = {}
-    for k in np.unique(folds):
-        other = folds != k
-        scales[int(k)] = fit_scale(err[other], sigma[other])
-        scaled[folds == k] = scales[int(k)] * sigma[folds == k]
+    report = calibration_report(err, sigma, folds)
+    std, half = cross_calibrated(err, sigma, folds)
     sim = ours.nn_similarity.to_numpy()
     quint = pd.qcut(sim, 5, duplicates="drop")
     by_sim = (pd.DataFrame({"sim": quint, "sq": err ** 2})
               .groupby("sim", observed=True)["sq"].mean() ** 0.5)
-    threshold = similarity_threshold(err, sim, RATIO)
     return {
-        "n": int(len(err)), "rmse": float(np.sqrt(np.mean(err ** 2))),
-        "coverage_1sigma_raw": coverage(err, sigma, 1),
-        "coverage_2sigma_raw": coverage(err, sigma, 2),
-        "coverage_1sigma": coverage(err, scaled, 1),
-        "coverage_2sigma": coverage(err, scaled, 2),
-        "scale_per_held_out_fold": scales,
-        "scale_all_folds": fit_scale(err, sigma),
+        "rmse": float(np.sqrt(np.mean(err ** 2))), **report,
         "rmse_by_similarity_quintile": {str(k): float(v)
                                         for k, v in by_sim.items()},
-        "similarity_threshold": threshold,
-        "_arrays": (err, sigma, scaled, sim),
+        "similarity_threshold": similarity_threshold(err, sim, RATIO),
+        "_arrays": (err, sigma, std, half, sim),
     }
 
 
@@ -74,14 +72,16 @@ def plot(result: dict, title: str, path: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    err, sigma, scaled, sim = result["_arrays"]
+    err, sigma, scaled, half, sim = result["_arrays"]
     ks = np.linspace(0, 3, 31)
     nominal = [float(np.mean(np.abs(np.random.default_rng(0).normal(
         size=100_000)) <= k)) for k in ks]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9.5, 4))
     a.plot(nominal, [coverage(err, sigma, k) for k in ks], label="raw spread")
     a.plot(nominal, [coverage(err, scaled, k) for k in ks],
-           label="calibrated (scale from other folds)")
+           label="calibrated (fitted on the other folds)")
+    a.plot([NORMAL_COVERAGE[2]], [coverage(err, half, 1)], "o",
+           label="calibrated 95 % interval")
     a.plot([0, 1], [0, 1], "k--", lw=1)
     a.set_xlabel("nominal coverage (normal)")
     a.set_ylabel("observed coverage, out of fold")
@@ -101,16 +101,30 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="finetune output folders")
     p.add_argument("--out", default="benchmarks/results/calibration")
+    p.add_argument("--pool", type=int, metavar="K",
+                   help="pool the runs of each parent folder into out-of-fold "
+                        "ensembles of K members")
     args = p.parse_args(argv)
+    runs = [Path(r) for r in args.runs]
+    if args.pool:
+        groups = {}
+        for run in runs:
+            groups.setdefault(run.parent, []).append(run)
+        tables = {"_".join(parent.parts[-2:]) + f"_pool{args.pool}":
+                  pool_runs([pd.read_csv(r / "predictions.csv")
+                             for r in sorted(members)], args.pool)
+                  for parent, members in sorted(groups.items())}
+    else:
+        tables = {"_".join(run.parts[-3:]): pd.read_csv(run / "predictions.csv")
+                  for run in runs}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["| run | n | RMSE | 1 sigma raw | 1 sigma calibrated | "
-             "2 sigma raw | 2 sigma calibrated | similarity threshold |",
-             "|---|---|---|---|---|---|---|---|"]
-    for run in args.runs:
-        run = Path(run)
-        label = "_".join(run.parts[-3:])
-        result = analyse(pd.read_csv(run / "predictions.csv"))
+             "2 sigma raw | 2 sigma calibrated | 95 % interval calibrated | "
+             "mean sigma | mean 95 % half-width | similarity threshold |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, predictions in tables.items():
+        result = analyse(predictions)
         plot(result, f"{label}: n = {result['n']}", out / f"{label}.png")
         result.pop("_arrays")
         (out / f"{label}.json").write_text(json.dumps(result, indent=2))
@@ -120,11 +134,17 @@ def main(argv=None):
             f"{result['coverage_1sigma']:.3f} | "
             f"{result['coverage_2sigma_raw']:.3f} | "
             f"{result['coverage_2sigma']:.3f} | "
+            f"{result['coverage_interval95']:.3f} | "
+            f"{result['mean_std']:.4g} | {result['mean_interval95']:.4g} | "
             f"{result['similarity_threshold']} |")
     lines.append("")
     lines.append(f"Nominal (normal): 1 sigma {NORMAL_COVERAGE[1]}, 2 sigma "
-                 f"{NORMAL_COVERAGE[2]}. Calibrated: each fold's spread "
-                 f"scaled by the factor fitted on the other folds.")
+                 f"{NORMAL_COVERAGE[2]}. Calibrated: each fold's uncertainty "
+                 f"from the calibration fitted on the other folds (variance "
+                 f"model sqrt(a^2 s^2 + b^2) by Gaussian likelihood, then "
+                 f"the 68.27 % and 95.45 % quantiles of |error| / sigma). "
+                 f"Errors are heavier-tailed than normal, so 2 calibrated "
+                 f"sigma cover less than 95 %: use the 95 % interval.")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

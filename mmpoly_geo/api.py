@@ -39,8 +39,11 @@ def predict(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
 
     Returns:
         pandas.DataFrame: One row per input, in order: ``psmiles``,
-        ``psmiles_canonical``, per property its value and ``<name>_std`` (the
-        spread over the fold models), ``nn_similarity`` (largest Tanimoto
+        ``psmiles_canonical``, per property its value, ``<name>_std`` (its
+        standard uncertainty) and ``<name>_ci95`` (the half-width of its 95 %
+        interval), both calibrated on out-of-fold errors for shipped models
+        and the raw spread over the fold models (and twice it) otherwise,
+        ``nn_similarity`` (largest Tanimoto
         similarity to the model's training polymers; ``<name>_nn_similarity``
         per property when several models are given), and ``error`` (empty, or
         why that input could not be used; such rows are kept, never dropped).
@@ -91,6 +94,7 @@ def _run(psmiles, model, properties, batch_size):
         for t in wanted:
             out[t] = frame.get(t)
             out[f"{t}_std"] = frame.get(f"{t}_std")
+            out[f"{t}_ci95"] = frame.get(f"{t}_ci95")
             # Each model has its own training polymers.
             for column in ("nn_similarity", "low_similarity"):
                 if column in frame:

@@ -182,28 +182,41 @@ def _predict(args, embed: bool = False) -> int:
             if row["error"]:
                 print(f"{row['psmiles']}\terror: {row['error']}")
                 continue
-            one = len(predictors) == 1
-            values = []
-            for p in predictors:
-                for name in p.output_names:
-                    if name not in frame:
-                        continue
-                    text = (f"{name}{_unit(p)} = {row[name]:.4f} ± "
-                            f"{row[name + '_std']:.4f}")
-                    low = "low_similarity" if one else f"{name}_low_similarity"
-                    if low in frame and row[low] is True:
-                        text += " (far from its training polymers)"
-                    values.append(text)
-            values = "  ".join(values)
-            if one and "nn_similarity" in frame and \
-                    row["nn_similarity"] == row["nn_similarity"]:  # not NaN
-                values += (f"  (most similar training polymer: Tanimoto "
-                           f"{row['nn_similarity']:.2f})")
-            print(f"{row['psmiles']}\t{values}")
+            values = _property_lines(row, frame, predictors)
+            if len(values) == 1:
+                print(f"{row['psmiles']}\t{values[0]}")
+            else:
+                print(row["psmiles"])
+                for value in values:
+                    print(f"  {value}")
     count = sum(len(p.folds) for p in predictors)
     print(f"({len(inputs)} input(s), {elapsed:.2f} s after loading "
           f"{count} model(s))", file=sys.stderr)
     return 1 if failed == len(frame) else 0
+
+
+def _property_lines(row, frame, predictors) -> List[str]:
+    """One line of text per predicted property of one result row."""
+    one = len(predictors) == 1
+    lines = []
+    for p in predictors:
+        for name in p.output_names:
+            if name not in frame:
+                continue
+            value, ci = row[name], row.get(name + "_ci95")
+            text = f"{name}{_unit(p)} = {value:.4f} ± {row[name + '_std']:.4f}"
+            if ci == ci and ci is not None:  # not NaN
+                text += f" (95 %: {value - ci:.4f} to {value + ci:.4f})"
+            similarity = row.get("nn_similarity" if one
+                                 else f"{name}_nn_similarity")
+            if similarity == similarity and similarity is not None:
+                text += f"; most similar training polymer: Tanimoto " \
+                        f"{similarity:.2f}"
+            low = "low_similarity" if one else f"{name}_low_similarity"
+            if low in frame and row[low] is True:
+                text += " (far from its training polymers)"
+            lines.append(text)
+    return lines
 
 
 def _unit(predictor) -> str:
@@ -220,7 +233,7 @@ def _ship(args) -> int:
 
     config = _run_config(args)
     path = run_ship(config, Path(args.out), ensemble=args.ensemble,
-                    cv_run=args.cv_run, install=args.install,
+                    cv_runs=args.cv_run or (), install=args.install,
                     command=" ".join(["mmpoly-geo"] + args.argv))
     print(f"model folder: {path}")
     return 0
@@ -335,9 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ensemble", type=int, default=2,
                    help="members (default: 2; about 2.7 MB each at the "
                         "default model size)")
-    s.add_argument("--cv-run", help="a 'finetune' output folder of the same "
-                   "configuration: its metrics (and, for an ensemble run, "
-                   "the uncertainty calibration) go into the card")
+    s.add_argument("--cv-run", nargs="+", metavar="RUN_DIR",
+                   help="'finetune' output folder(s) of the same "
+                        "configuration: one ensemble run, or several runs "
+                        "(e.g. seeds, pooled into out-of-fold ensembles of "
+                        "--ensemble members); their metrics and the "
+                        "uncertainty calibration go into the card")
     s.add_argument("--install", action="store_true",
                    help="copy the model folder into mmpoly_geo/models/shipped")
     s.set_defaults(func=_ship)

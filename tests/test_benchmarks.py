@@ -143,6 +143,20 @@ def test_calibration_benchmark_runs(tmp_path):
     assert abs(result["coverage_1sigma"] - 0.68) < 0.08
     assert 0.35 <= result["similarity_threshold"] <= 0.6  # errors grow below 0.4
     assert (tmp_path / "cal" / "runs_set_ours.png").stat().st_size > 5000
+    assert abs(result["coverage_interval95"] - 0.95) < 0.05
+    # Two single-model runs (seeds) pooled into out-of-fold pairs.
+    seeds = []
+    for seed in (1, 2):
+        seeds.append(tmp_path / "runs" / "set2" / f"seed{seed}")
+        seeds[-1].mkdir(parents=True)
+        pd.DataFrame(dict(
+            model="mmpolymer", fold=np.arange(n) % 5, row=np.arange(n),
+            psmiles=["*CC(*)" + "C" * (i % 7) for i in range(n)],
+            target="value", y=y, pred=y + rng.normal(0, 0.2, n))).to_csv(
+            seeds[-1] / "predictions.csv", index=False)
+    out = _run("benchmarks/calibration.py", *map(str, seeds), "--pool", "2",
+               "--out", str(tmp_path / "cal2"))
+    assert "| runs_set2_pool2 | 300 |" in out
 
 
 def test_pretrain_throughput_runs():

@@ -19,6 +19,7 @@ from mmpoly_geo.chem.similarity import (
 from mmpoly_geo.data.featurize import PolymerFeaturizer
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models.baselines import build_model
+from mmpoly_geo.models.calibration import IDENTITY, uncertainty
 from mmpoly_geo.models.mmpolymer import (
     PRETRAINING_HEADS, MMPolymer, read_checkpoint)
 
@@ -107,9 +108,11 @@ class Predictor:
         self.folds = folds
         #: The model card of a shipped model (None for a finetune run).
         self.card = card
-        #: Factor applied to the spread over the models (the calibration of
-        #: a shipped model's card; 1 otherwise).
-        self.std_scale = float((card or {}).get("calibration_scale", 1.0))
+        #: How the spread over the models becomes an uncertainty and a 95 %
+        #: interval (:func:`~mmpoly_geo.models.calibration.fit_calibration`,
+        #: from a shipped model's card; otherwise the raw spread and twice
+        #: it, uncalibrated).
+        self.calibration = dict((card or {}).get("calibration") or IDENTITY)
         #: Below this nearest-neighbour similarity the out-of-fold errors were
         #: clearly larger (a shipped model's card; None otherwise): such
         #: predictions get ``low_similarity`` = True.
@@ -192,8 +195,9 @@ class Predictor:
                 featurized: Optional[List[Tuple[Any, str]]] = None
                 ) -> pd.DataFrame:
         """Returns one row per input: ``psmiles``, for each target its mean and
-        ``<target>_std`` over the models (times :attr:`std_scale`, the
-        calibration of a shipped model), and ``error`` (empty, or why the input
+        ``<target>_std`` and ``<target>_ci95`` (the half-width of a 95 %
+        interval) from the spread over the models (calibrated for a shipped
+        model, see :attr:`calibration`), and ``error`` (empty, or why the input
         could not be used). With :obj:`embed`, also ``emb_0..emb_D`` (the
         fused vector of conformer 0, averaged over folds), and
         ``nn_similarity``: the largest Tanimoto similarity (Morgan bits) of
@@ -246,7 +250,10 @@ class Predictor:
                     similarity[j] < self.similarity_threshold)
             for t, name in enumerate(self.output_names):
                 rows[i][name] = float(mean[j, t])
-                rows[i][f"{name}_std"] = float(self.std_scale * std[j, t])
+                rows[i][f"{name}_std"] = float(
+                    uncertainty(std[j, t], self.calibration, 1))
+                rows[i][f"{name}_ci95"] = float(
+                    uncertainty(std[j, t], self.calibration, 2))
             if embed:
                 vec = np.stack(emb).mean(0)[j]
                 for d, v in enumerate(vec):

@@ -286,7 +286,7 @@ def _train(module, config, dataset, train_idx, val_idx, fold_dir,
 
 
 def _blend_weight(ours_val, rf_val, y_val) -> float:
-    """The weight :math:`w` (0, 0.1, ..., 1) of our model in
+    r"""The weight :math:`w` (0, 0.1, ..., 1) of our model in
     :math:`w\,\hat y + (1 - w)\,\hat y_{RF}` with the lowest MSE on the
     validation split (the forest trained without it): chosen on the training
     folds only."""

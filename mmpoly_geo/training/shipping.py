@@ -7,7 +7,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,8 @@ import pytorch_lightning as pl
 import mmpoly_geo
 from mmpoly_geo.atomic import atomic_write_text
 from mmpoly_geo.data.shipped import BENCHMARKS
-from mmpoly_geo.models.calibration import fit_scale, similarity_threshold
+from mmpoly_geo.models.calibration import (
+    calibration_report, pool_runs, similarity_threshold)
 from mmpoly_geo.models.predictor import CARD, SHIPPED_DIR
 from mmpoly_geo.training.config import save_config
 from mmpoly_geo.training.cross_validation import _fit_fold, load_dataset
@@ -24,17 +25,18 @@ from mmpoly_geo.training.splits import train_val_split
 
 
 def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
-             cv_run: Optional[Path] = None, install: bool = False,
+             cv_runs: Sequence[Path] = (), install: bool = False,
              command: Optional[str] = None) -> Path:
     r"""Trains :obj:`ensemble` models on the whole data set of
     :obj:`config` (each with its own seed and validation split, which selects
     its checkpoint as in cross-validation) and writes ``out_dir/model/``:
     ``member*.pt`` (float16 weights, no pretraining heads) and ``card.json``
     (property, unit, training data and licence, the command, the
-    configuration, and, from the cross-validation run :obj:`cv_run` of the
-    same configuration, its metrics and, when it was an ensemble, the
-    uncertainty calibration scale; :obj:`command` is recorded as the one
-    that made it, by default this process's). With :obj:`install` the model
+    configuration, and, from the cross-validation runs :obj:`cv_runs` of the
+    same configuration (one ensemble run, or several seeds), their metrics
+    and the uncertainty calibration (see :func:`_from_cv_runs`);
+    :obj:`command` is recorded as the one that made it, by default this
+    process's). With :obj:`install` the model
     folder is copied to the package's shipped models
     (``mmpoly_geo/models/shipped/<name>``), where ``mmpoly-geo predict``
     without ``--model`` finds it.
@@ -86,8 +88,8 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
         "training_seconds": round(time.perf_counter() - start),
         "config": config,
     }
-    if cv_run is not None:
-        card.update(_from_cv_run(Path(cv_run)))
+    if cv_runs:
+        card.update(_from_cv_runs([Path(r) for r in cv_runs], ensemble))
     atomic_write_text(model_dir / CARD, json.dumps(card, indent=2))
     if install:
         target_dir = SHIPPED_DIR / name
@@ -98,20 +100,48 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     return model_dir
 
 
-def _from_cv_run(cv_run: Path) -> Dict[str, Any]:
-    """Cross-validation metrics and, for an ensemble run, the calibration
-    scale of the spread, from a ``finetune`` output folder."""
-    summary = json.loads((cv_run / "summary.json").read_text())
+def _from_cv_runs(cv_runs: Sequence[Path], members: int) -> Dict[str, Any]:
+    """Cross-validation metrics and the uncertainty calibration from
+    ``finetune`` output folders of the shipped configuration: one ensemble
+    run, or several runs (e.g. seeds) pooled into out-of-fold ensembles of
+    :obj:`members` models (:func:`~mmpoly_geo.models.calibration.pool_runs`),
+    so the calibration fits the spread of an ensemble of the shipped size."""
+    summaries = [json.loads((r / "summary.json").read_text()) for r in cv_runs]
+    frames = [pd.read_csv(r / "predictions.csv") for r in cv_runs]
+    metrics = pd.concat([pd.read_csv(r / "metrics.csv") for r in cv_runs])
+    metrics = metrics[metrics.model == "mmpolymer"]
     out: Dict[str, Any] = {"cross_validation": {
-        "run": str(cv_run), "folds": summary["folds"],
-        "ensemble": summary["ensemble"],
-        "metrics": summary["models"].get("mmpolymer")}}
-    predictions = pd.read_csv(cv_run / "predictions.csv")
-    ours = predictions[predictions.model == "mmpolymer"]
-    if "pred_std" in ours and ours["pred_std"].notna().any():
-        out["calibration_scale"] = fit_scale(ours.pred - ours.y,
-                                             ours.pred_std)
-    if "nn_similarity" in ours:
+        "runs": [str(r) for r in cv_runs], "folds": summaries[0]["folds"],
+        "ensemble": summaries[0]["ensemble"],
+        # Over all runs x folds, population std as the finetune summaries.
+        "metrics": {m: {"mean": float(metrics[m].mean()),
+                        "std": float(metrics[m].std(ddof=0)),
+                        "n": int(metrics[m].notna().sum())}
+                    for m in ("rmse", "mae", "r2")}}}
+    if len(frames) > 1:
+        if len(frames) < members:
+            raise ValueError(f"calibrating a {members}-member ensemble from "
+                             f"separate runs needs at least {members} runs, "
+                             f"got {len(frames)}")
+        table = pool_runs(frames, members)
+        out["calibration_source"] = (
+            f"{len(frames)} cross-validation runs pooled into out-of-fold "
+            f"ensembles of {members}")
+    else:
+        table = frames[0][frames[0].model == "mmpolymer"]
+        out["calibration_source"] = (
+            f"out-of-fold predictions of one {summaries[0]['ensemble']}-member "
+            f"ensemble run")
+    errors = (table.pred - table.y).to_numpy()
+    if "pred_std" in table and (table.pred_std > 0).any():
+        report = calibration_report(errors, table.pred_std.to_numpy(),
+                                    table.fold.to_numpy())
+        out["calibration"] = report.pop("calibration")
+        out["calibration_coverage"] = report
+    else:
+        out["calibration_source"] = ("none: the run has no ensemble spread "
+                                     "(uncertainties are the raw spread)")
+    if "nn_similarity" in table:
         out["similarity_threshold"] = similarity_threshold(
-            ours.pred - ours.y, ours.nn_similarity)
+            errors, table.nn_similarity)
     return out

@@ -280,7 +280,8 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
                  "--out", str(tmp_path / "ship"), "--install"]) == 0
     card = json.loads((shipped / "tiny" / "card.json").read_text())
     assert card["members"] == 2 and card["training_data"]["polymers"] == 48
-    assert card["calibration_scale"] > 0
+    assert card["calibration"]["k2"] > card["calibration"]["k1"] > 0
+    assert 0 <= card["calibration_coverage"]["coverage_1sigma"] <= 1
     assert card["cross_validation"]["metrics"]["rmse"]["mean"] > 0
     assert card["command"].startswith("mmpoly-geo ship")
     files = sorted(p.name for p in (shipped / "tiny").iterdir())
@@ -294,8 +295,22 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     assert out.startswith("*CC(*)C\ttiny = ") and "±" in out
     assert "Tanimoto" in out
     frame = api.predict(["*CC(*)C"], properties=["tiny"])
-    assert {"psmiles", "psmiles_canonical", "tiny", "tiny_std",
+    assert {"psmiles", "psmiles_canonical", "tiny", "tiny_std", "tiny_ci95",
             "nn_similarity", "error"} <= set(frame.columns)
+    assert frame.tiny_ci95[0] > frame.tiny_std[0] > 0
     assert "similarity_threshold" in card
     with pytest.raises(FileNotFoundError, match="no shipped model"):
         api.predict(["*CC(*)C"], properties=["Egc"])
+    # Calibration from separate single-model runs (seeds), pooled in pairs;
+    # the members are already trained, so ship only rewrites the card.
+    seeds = []
+    for seed in (1, 2):
+        seeds.append(tmp_path / f"cv_seed{seed}")
+        assert main(["finetune", *common, "finetune.baselines=[]",
+                     f"seed={seed}", "--out", str(seeds[-1])]) == 0
+    assert main(["ship", *common, "--ensemble", "2", "--cv-run",
+                 *map(str, seeds), "--out", str(tmp_path / "ship")]) == 0
+    card = json.loads((tmp_path / "ship" / "model" / "card.json").read_text())
+    assert "pooled into out-of-fold ensembles of 2" in card["calibration_source"]
+    assert card["cross_validation"]["metrics"]["rmse"]["n"] == 4  # 2 x 2 folds
+    assert card["calibration"]["k1"] > 0
