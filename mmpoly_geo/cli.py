@@ -47,7 +47,17 @@ def _prepare(args) -> int:
         descriptors=args.descriptors, time_budget=args.time_budget,
         num_workers=args.num_workers)
     start = time.perf_counter()
-    if args.on_disk or args.shard:
+    if args.dask:
+        from mmpoly_geo.data.sharded_processing import prepare_on_dask
+
+        if args.shard:
+            raise ValueError("--dask runs all shards; drop --shard")
+        kwargs.pop("num_workers")
+        dataset = prepare_on_dask(args.root, args.dask,
+                                  scheduler=args.scheduler,
+                                  n_workers=args.num_workers or 2,
+                                  chunk_size=args.chunk_size, **kwargs)
+    elif args.on_disk or args.shard:
         shard = None
         if args.shard:
             k, _, n = args.shard.partition("/")
@@ -297,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "--shard merges the finished shards")
     p.add_argument("--chunk-size", type=int, default=1000,
                    help="on disk: rows per committed chunk (default: 1000)")
+    p.add_argument("--dask", type=int, metavar="SHARDS",
+                   help="on disk: run SHARDS shards as Dask tasks, then merge "
+                        "(needs the 'dask' extra); on a local cluster of "
+                        "--num-workers processes unless --scheduler is given")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --dask: an existing Dask scheduler, e.g. "
+                        "tcp://host:8786")
     _add_featurizer_args(p)
     p.set_defaults(func=_prepare)
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,3 +165,17 @@ def test_pretrain_throughput_runs():
                "1", "--threads", "1")
     assert "| 32 | no | no |" in out and "1.00x" in out
     assert out.count("polymers/s") == 1 and out.count("x |") == 5
+
+
+def test_preprocess_scaling_runs(tmp_path):
+    pytest.importorskip("psutil")
+    # Dask itself is tested in tests/data/test_sharded_processing.py.
+    out = _run("benchmarks/preprocess_scaling.py", "--num", "12", "--sizes",
+               "30", "60", "--dask-shards", "0", "--cores", "2", "16",
+               "--out", str(tmp_path))
+    assert "| processes | 2 |" in out
+    result = json.loads((tmp_path / "preprocess_scaling.json").read_text())
+    assert result["processing"]["processes 1"]["kept"] >= 10
+    assert set(result["iterating"]) == {"30", "60"}
+    assert result["iterating"]["60"]["disk"]["peak_rss_mib"] > 0
+    assert result["projection_hours"]["16"] < result["projection_hours"]["2"]
