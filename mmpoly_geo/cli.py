@@ -159,13 +159,17 @@ def _finetune(args) -> int:
 def _read_inputs(args):
     import pandas as pd
 
-    if args.input.lower().endswith(".csv"):
-        frame = pd.read_csv(args.input, dtype=str, keep_default_na=False)
-        if args.smiles_column not in frame.columns:
-            raise KeyError(f"{args.input}: no column {args.smiles_column!r} "
-                           f"(columns: {list(frame.columns)})")
-        return list(frame[args.smiles_column])
-    return [args.input]
+    inputs = []
+    for item in args.input:
+        if item.lower().endswith(".csv"):
+            frame = pd.read_csv(item, dtype=str, keep_default_na=False)
+            if args.smiles_column not in frame.columns:
+                raise KeyError(f"{item}: no column {args.smiles_column!r} "
+                               f"(columns: {list(frame.columns)})")
+            inputs += list(frame[args.smiles_column])
+        else:
+            inputs.append(item)
+    return inputs
 
 
 def _predict(args, embed: bool = False) -> int:
@@ -343,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
             ("embed", _embed, "write polymer fingerprints (fused vectors)")):
         q = sub.add_parser(name, help=text, description=text + " with the "
                            "fold ensemble of a 'finetune' run.")
-        q.add_argument("input", help="a P-SMILES string or a CSV file")
+        q.add_argument("input", nargs="+",
+                       help="P-SMILES strings and/or CSV files (rows in "
+                            "order)")
         q.add_argument("--model",
                        help="output folder of 'finetune' (or one fold file);"
                             " default: the models shipped with the package")

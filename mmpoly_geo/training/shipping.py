@@ -3,6 +3,7 @@ set, stored compactly, with a model card (the ``ship`` command)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
+import torch
 
 import mmpoly_geo
 from mmpoly_geo.atomic import atomic_write_text
@@ -46,7 +48,11 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     model_dir = out_dir / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
-    start = time.perf_counter()
+    # A rerun (e.g. to add --cv-run or --install) keeps the trained members
+    # and the training time the earlier run recorded.
+    card_path = model_dir / CARD
+    seconds = (json.loads(card_path.read_text()).get("training_seconds", 0)
+               if card_path.is_file() else 0)
     dataset = load_dataset(config)
     if len(dataset.target_names) != 1:
         raise ValueError("ship trains one property per model folder; give "
@@ -57,6 +63,8 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     featurizer.pop("vocab", None)
     val_mse = []
     for member in range(ensemble):
+        start = time.perf_counter()
+        trained = (out_dir / f"member{member}" / "done").is_file()
         member_config = dict(config, seed=config["seed"] + 1000 * member)
         pl.seed_everything(member_config["seed"], workers=True, verbose=False)
         train_idx, val_idx = train_val_split(
@@ -67,6 +75,8 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
                              model_dir / f"member{member}.pt", featurizer,
                              resume=True, callbacks=None, half=True)
         val_mse.append(score)
+        if not trained:
+            seconds += time.perf_counter() - start
     name = config["data"]["name"] or dataset.name
     target = dataset.target_names[0]
     card = {
@@ -85,12 +95,15 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
         "command": command or " ".join(["mmpoly-geo"] + sys.argv[1:]),
         "mmpoly_geo_version": mmpoly_geo.__version__,
         "created": time.strftime("%Y-%m-%d"),
-        "training_seconds": round(time.perf_counter() - start),
+        "training_seconds": round(seconds),
+        "hardware": f"{os.cpu_count()} CPU cores, torch "
+                    f"{torch.__version__}, {torch.get_num_threads()} "
+                    f"thread(s) per process",
         "config": config,
     }
     if cv_runs:
         card.update(_from_cv_runs([Path(r) for r in cv_runs], ensemble))
-    atomic_write_text(model_dir / CARD, json.dumps(card, indent=2))
+    atomic_write_text(card_path, json.dumps(card, indent=2))
     if install:
         target_dir = SHIPPED_DIR / name
         if target_dir.exists():
@@ -124,6 +137,9 @@ def _from_cv_runs(cv_runs: Sequence[Path], members: int) -> Dict[str, Any]:
                              f"separate runs needs at least {members} runs, "
                              f"got {len(frames)}")
         table = pool_runs(frames, members)
+        # Closer to what ships than the single models' metrics above.
+        out["cross_validation"]["rmse_of_pooled_ensembles"] = float(
+            np.sqrt(np.mean((table.pred - table.y) ** 2)))
         out["calibration_source"] = (
             f"{len(frames)} cross-validation runs pooled into out-of-fold "
             f"ensembles of {members}")

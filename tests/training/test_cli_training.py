@@ -49,6 +49,13 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     rc = main(["predict", "**", "--model", str(out)])
     assert rc == 1 and "**\terror: the two '*' are bonded to each other" in (
         capsys.readouterr().out)
+    # Several inputs in one call, in order; a bad one keeps its place.
+    assert main(["predict", "*CC(*)C", "**", "*OCC*", "--model",
+                 str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["*CC(*)C", "**",
+                                                       "*OCC*"]
+    assert "(95 %: " in lines[0] and lines[1].startswith("**\terror: ")
     inputs = tmp_path / "new.csv"
     inputs.write_text("psmiles\n*CC(*)C\nCCO\n*OCC*\n**\n"
                       "*C(CCCS(*)(=N)=O)CO1~CCC(N)C1\n\"*CC(*)\rC\"\n")
@@ -86,8 +93,14 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     assert api._load.cache_info().hits >= 1
     with pytest.raises(ValueError, match="no model predicts"):
         mmpoly_geo.predict("*CC(*)C", model=out, properties=["Tg"])
-    with pytest.raises(FileNotFoundError, match="no property models ship"):
-        mmpoly_geo.predict("*CC(*)C")
+    from mmpoly_geo.models import predictor as predictor_module
+    with pytest.MonkeyPatch.context() as patch:  # a package without models
+        patch.setattr(predictor_module, "SHIPPED_DIR", tmp_path / "none")
+        api._shipped.cache_clear()
+        with pytest.raises(FileNotFoundError,
+                           match="no property models ship"):
+            mmpoly_geo.predict("*CC(*)C")
+    api._shipped.cache_clear()
     vectors = mmpoly_geo.embed(["*CC(*)C"], model=out)
     assert sum(c.startswith("emb_") for c in vectors.columns) == 48
     emb = tmp_path / "emb.csv"
