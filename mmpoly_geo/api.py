@@ -52,11 +52,25 @@ def predict(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
 
 
 def embed(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
+          pretrained: Optional[str] = None,
           batch_size: int = 64) -> pd.DataFrame:
     r"""Fused vectors (``emb_0`` ... ``emb_D``, conformer 0, averaged over the
     fold models) of polymers, with ``psmiles`` and ``error`` columns as
-    :func:`predict`; for one model only."""
-    predictors = load_models(model)
+    :func:`predict`.
+
+    Args:
+        model: One ``finetune`` run (vectors tuned to its property).
+        pretrained (str, optional): Instead, a pretrained checkpoint (a
+            ``pretrain`` output, or a shipped one by name): general-purpose
+            vectors without fine-tuning. With neither, the shipped
+            ``"default"`` checkpoint.
+    """
+    if model is not None and pretrained is not None:
+        raise ValueError("embed takes model= or pretrained=, not both")
+    if model is None:
+        predictors = [_pretrained(str(pretrained or "default"))]
+    else:
+        predictors = load_models(model)
     if len(predictors) != 1:
         raise ValueError("embed takes one model (a finetune run folder)")
     frame = predictors[0].predict(_as_list(psmiles), batch_size=batch_size,
@@ -132,6 +146,11 @@ def load_models(model: ModelSpec = None,
         stamp = tuple(f.stat().st_mtime_ns for f in files)
         out.append(_load(str(path), stamp))
     return out
+
+
+@lru_cache(maxsize=4)
+def _pretrained(spec: str) -> Predictor:
+    return Predictor.from_pretrained(spec)
 
 
 @lru_cache(maxsize=4)

@@ -176,10 +176,15 @@ def _predict(args, embed: bool = False) -> int:
     from mmpoly_geo import api
 
     properties = getattr(args, "properties", None)
-    predictors = api.load_models(args.model, properties)
-    inputs = _read_inputs(args)
     if embed and not args.output:
         raise ValueError("embed needs --output (a CSV file)")
+    if embed and args.model is None:
+        predictors = [api._pretrained(args.pretrained or "default")]
+    else:
+        if getattr(args, "pretrained", None):
+            raise ValueError("embed takes --model or --pretrained, not both")
+        predictors = api.load_models(args.model, properties)
+    inputs = _read_inputs(args)
     start = time.perf_counter()
     frame = (api.embed(inputs, predictors) if embed
              else api.predict(inputs, predictors, properties))
@@ -257,7 +262,9 @@ def _pretrain(args) -> int:
     from mmpoly_geo.training.pretrain import run_pretrain
 
     config = _run_config(args)
-    path = run_pretrain(config, Path(args.out), resume=args.resume)
+    path = run_pretrain(config, Path(args.out), resume=args.resume,
+                        install=args.install,
+                        command=" ".join(["mmpoly-geo"] + args.argv))
     print(f"pretrained model written to {path}")
     return 0
 
@@ -339,7 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "fold models to --out.")
     _add_run_args(f)
     f.add_argument("--folds", type=int)
-    f.add_argument("--pretrained", help="model file written by 'pretrain'")
+    f.add_argument("--pretrained", metavar="CHECKPOINT",
+                   help="start from a pretrained checkpoint: a file or "
+                        "folder written by 'pretrain', or a shipped one by "
+                        "name ('default')")
     f.set_defaults(func=_finetune)
 
     for name, func, text in (
@@ -356,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "predict":
             q.add_argument("--properties", nargs="+",
                            help="only these properties (default: all)")
+        else:
+            q.add_argument("--pretrained", metavar="CHECKPOINT",
+                           help="instead of --model: a pretrained checkpoint "
+                                "(a 'pretrain' output or a shipped name; "
+                                "the default without --model: 'default')")
         q.add_argument("--output", help="CSV file to write")
         q.add_argument("--smiles-column", default="psmiles")
         q.set_defaults(func=func)
@@ -387,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "types and 1D-3D contrastive alignment (weights in the "
                     "pretrain section of the config).")
     _add_run_args(t)
+    t.add_argument("--install", nargs="?", const="default", metavar="NAME",
+                   help="copy the checkpoint and its card into the package "
+                        "(mmpoly_geo/models/pretrained/NAME, default "
+                        "'default'), where --pretrained NAME finds it")
     t.set_defaults(func=_pretrain)
     return parser
 

@@ -24,6 +24,16 @@ PRETRAIN = {
     "pretrain-permissive": ["pretrain/psmiles_permissive.csv"],
 }
 
+#: Licences of the corpora (datasets/README.md): what weights trained on them
+#: inherit.
+CORPUS_LICENCES = {
+    "pretrain-permissive": "MIT / Apache-2.0 (PI1M, htang7415 UQ sets, GREA; "
+                           "keep the notices in datasets/pretrain/licenses)",
+    "pretrain": "mixed: MIT / Apache-2.0, GPL-3.0 (OpenMacromolecularGenome) "
+                "and the GTRC non-commercial licence (polyVERSE): weights "
+                "trained on it are for non-commercial use only",
+}
+
 
 def datasets_dir() -> Path:
     """The folder holding the shipped CSVs.

@@ -20,6 +20,7 @@ from mmpoly_geo.data.featurize import PolymerFeaturizer
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models.baselines import build_model
 from mmpoly_geo.models.calibration import IDENTITY, uncertainty
+from mmpoly_geo.models.pretrained import pretrained_card, resolve_pretrained
 from mmpoly_geo.models.mmpolymer import (
     PRETRAINING_HEADS, MMPolymer, read_checkpoint)
 
@@ -152,6 +153,21 @@ class Predictor:
         else:
             raise FileNotFoundError(f"model path not found: {path}")
         return cls([_load_fold(f) for f in files], card)
+
+    @classmethod
+    def from_pretrained(cls, spec: Union[str, Path]) -> "Predictor":
+        """A pretrained checkpoint (a ``pretrain`` output, or a shipped one
+        by name, e.g. ``"default"``) for :meth:`predict` with ``embed=True``:
+        fused vectors without any fine-tuning (it predicts no property). Its
+        featurizer settings come from the checkpoint's card."""
+        path = resolve_pretrained(spec)
+        model = MMPolymer.load(path).eval()
+        width = int(model.config()["num_targets"])
+        fold = {"model": model, "target_mean": torch.zeros(width),
+                "target_std": torch.ones(width), "target_names": [],
+                "featurizer": pretrained_card(path).get("featurizer", {}),
+                "train_psmiles": []}
+        return cls([fold])
 
     @classmethod
     def shipped(cls, properties: Optional[Sequence[str]] = None

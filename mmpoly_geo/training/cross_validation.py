@@ -20,6 +20,7 @@ from mmpoly_geo.training.config import (
     load_config, resolve_model_config, save_config)
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
+from mmpoly_geo.models.pretrained import resolve_pretrained
 from mmpoly_geo.models.mmpolymer import read_checkpoint
 from mmpoly_geo.models.predictor import (
     FOLD_FORMAT, load_weights, save_fold_model)
@@ -83,6 +84,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     f = config["finetune"]
     if int(f["ensemble"]) < 1:
         raise ValueError(f"finetune.ensemble must be >= 1, got {f['ensemble']}")
+    if f["pretrained"]:
+        resolve_pretrained(f["pretrained"])  # a missing one fails here, early
     if f["blend"] not in ("none", "rf"):
         raise ValueError(f"finetune.blend must be 'none' or 'rf', got "
                          f"{f['blend']!r}")
@@ -245,7 +248,7 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
                             eval_conformers=f["eval_conformers"],
                             ema_decay=o["ema_decay"])
     if f["pretrained"]:
-        module.load_pretrained(f["pretrained"])
+        module.load_pretrained(resolve_pretrained(f["pretrained"]))
     encoder = getattr(module.model, "descriptor_encoder", None)
     if encoder is not None:  # standardised on the training fold only
         encoder.fit(dataset.descriptors[torch.as_tensor(train_idx)])

@@ -3,19 +3,31 @@ coordinate denoising with masked atom types (3D), 1D-3D contrastive
 alignment."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sys
+import time
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+
+import mmpoly_geo
+from mmpoly_geo.atomic import atomic_write_text
 
 from mmpoly_geo.chem.features import masked_atom_features
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
+from mmpoly_geo.data.shipped import CORPUS_LICENCES, PRETRAIN
 from mmpoly_geo.models import MMPolymer, build_model
+from mmpoly_geo.models.pretrained import (
+    CARD_FILE, CHECKPOINT_FILE, MAX_SHIPPED_MB, PRETRAINED_DIR)
 from mmpoly_geo.nn import IGNORE_INDEX, DescriptorScaler, PropertyHead
 from mmpoly_geo.training.config import resolve_model_config, save_config
 from mmpoly_geo.training.resumable import ResumableModule
@@ -192,17 +204,29 @@ class PretrainModule(ResumableModule):
 
 
 def run_pretrain(config: Dict[str, Any], out_dir: Path,
-                 resume: bool = False, callbacks=None) -> Path:
+                 resume: bool = False, callbacks=None,
+                 install: Optional[str] = None,
+                 command: Optional[str] = None) -> Path:
     """Pretrains on ``data`` (targets ignored) and writes ``config.yaml``,
-    Lightning checkpoints and logs, and ``pretrained.pt``: the weights of the
+    Lightning checkpoints and logs, ``pretrained.pt``: the weights of the
     epoch with the lowest validation loss (an :class:`MMPolymer` file for
-    ``finetune --pretrained``). Learning rate, weight decay, warm-up, batch
-    size, epochs and patience come from the ``pretrain`` section."""
+    ``finetune --pretrained``), and ``card.json`` (corpus and licence,
+    objectives, epochs and steps, losses of the best epoch, wall time,
+    hardware, featurizer settings, :obj:`command`). Learning rate, weight
+    decay, warm-up, batch size, epochs and patience come from the
+    ``pretrain`` section. With :obj:`install` (a name, e.g. ``"default"``)
+    both files are copied into the package's shipped checkpoints, where
+    ``--pretrained <name>`` finds them."""
     from mmpoly_geo.training.cross_validation import load_dataset
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
+    start = time.perf_counter()
+    card_path = out_dir / CARD_FILE
+    # A resumed run adds to the time its earlier stretches recorded.
+    seconds = (json.loads(card_path.read_text()).get("training_seconds", 0)
+               if resume and card_path.is_file() else 0)
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     # The descriptor branch is fine-tuning's: the corpus needs no descriptors.
     p = config["pretrain"]
@@ -236,7 +260,71 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     if best:
         module = PretrainModule.load_from_checkpoint(
             best, map_location="cpu", weights_only=False)
-    path = out_dir / "pretrained.pt"
+    path = out_dir / CHECKPOINT_FILE
     if trainer.is_global_zero:
         module.model.save(path)
+        featurizer = dict(dataset.featurizer.__getstate__())
+        featurizer.pop("vocab", None)
+        card = _card(config, dataset, trainer, out_dir, featurizer,
+                     seconds + time.perf_counter() - start, command)
+        atomic_write_text(card_path, json.dumps(card, indent=2))
+        if install:
+            return install_pretrained(out_dir, install)
     return path
+
+
+def _card(config, dataset, trainer, out_dir, featurizer, seconds, command):
+    p = config["pretrain"]
+    name = config["data"]["name"]
+    log = out_dir / "logs" / "metrics.csv"
+    best = {}
+    if log.is_file():
+        frame = pd.read_csv(log)
+        if "val_loss" in frame and frame["val_loss"].notna().any():
+            row = frame.loc[frame["val_loss"].idxmin()]
+            best = {k: float(v) for k, v in row.items()
+                    if k.startswith("val_") and v == v}
+            best["epoch"] = int(row["epoch"])
+    return {
+        "corpus": {
+            "source": (f"datasets/{', datasets/'.join(PRETRAIN[name])}"
+                       if name in PRETRAIN else str(config["data"]["csv"])),
+            "polymers": len(dataset), "rejected_rows": len(dataset.rejected),
+            "licence": CORPUS_LICENCES.get(name, "that of your data")},
+        "objectives": {k: p[k] for k in (
+            "token_weight", "coord_weight", "atom_weight",
+            "contrastive_weight", "descriptor_weight")},
+        "epochs_run": int(trainer.current_epoch),
+        "steps": int(trainer.global_step),
+        "best_epoch_validation": best,
+        "training_seconds": round(seconds),
+        "hardware": f"{os.cpu_count()} CPU cores, torch {torch.__version__}"
+                    f", {torch.get_num_threads()} thread(s), accelerator "
+                    f"{config['trainer']['accelerator']}",
+        "command": command or " ".join(["mmpoly-geo"] + sys.argv[1:]),
+        "mmpoly_geo_version": mmpoly_geo.__version__,
+        "created": time.strftime("%Y-%m-%d"),
+        "featurizer": featurizer,
+        "config": config,
+    }
+
+
+def install_pretrained(out_dir: Path, name: str = "default") -> Path:
+    """Copies a finished pretraining run's ``pretrained.pt`` and
+    ``card.json`` into the package (``mmpoly_geo/models/pretrained/<name>``);
+    returns the installed checkpoint.
+
+    Raises:
+        ValueError: the checkpoint is larger than the package allows.
+    """
+    out_dir = Path(out_dir)
+    size = (out_dir / CHECKPOINT_FILE).stat().st_size / 2 ** 20
+    if size > MAX_SHIPPED_MB:
+        raise ValueError(f"{out_dir / CHECKPOINT_FILE} is {size:.1f} MB; "
+                         f"checkpoints shipped in the package must stay "
+                         f"under {MAX_SHIPPED_MB:g} MB")
+    target = PRETRAINED_DIR / name
+    target.mkdir(parents=True, exist_ok=True)
+    for file in (CHECKPOINT_FILE, CARD_FILE):
+        shutil.copyfile(out_dir / file, target / file)
+    return target / CHECKPOINT_FILE

@@ -122,21 +122,53 @@ def test_predict_errors(tmp_path, capsys):
     assert "no fold models" in capsys.readouterr().err
 
 
-def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys):
+def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys,
+                                monkeypatch):
+    from mmpoly_geo import api
+    from mmpoly_geo.models import pretrained as pretrained_module
+    from mmpoly_geo.training import pretrain as pretrain_module
+
+    shipped = tmp_path / "package"
+    monkeypatch.setattr(pretrained_module, "PRETRAINED_DIR", shipped)
+    monkeypatch.setattr(pretrain_module, "PRETRAINED_DIR", shipped)
+    api._pretrained.cache_clear()
     pre = tmp_path / "pre"
     assert main(["pretrain", "--config", str(tiny_config), "--csv",
-                 str(tiny_csv), "--out", str(pre)]) == 0
+                 str(tiny_csv), "--out", str(pre), "--install"]) == 0
     model_file = pre / "pretrained.pt"
     assert model_file.is_file()
     log = pd.read_csv(pre / "logs" / "metrics.csv")
     for k in ("train_token", "train_coord", "train_atom", "train_contrastive"):
         assert log[k].notna().any(), k
+    card = json.loads((shipped / "default" / "card.json").read_text())
+    assert card["corpus"]["polymers"] == 48 and card["steps"] > 0
+    assert card["objectives"]["token_weight"] > 0
+    assert "val_loss" in card["best_epoch_validation"]
+    assert card["command"].startswith("mmpoly-geo pretrain")
+    assert card["featurizer"]["num_conformers"] >= 1
+    assert (shipped / "default" / "pretrained.pt").read_bytes() == \
+        model_file.read_bytes()
     run = tmp_path / "ft"
     assert main(["finetune", "--config", str(tiny_config), "--csv",
                  str(tiny_csv), "--target", "value", "--out", str(run),
-                 "--pretrained", str(model_file), "--set",
+                 "--pretrained", "default", "--set",
                  "finetune.baselines=[]", "model.mode=3d"]) == 0
     assert "mmpolymer: RMSE" in capsys.readouterr().out
+    # Embeddings straight from the pretrained checkpoint, no fine-tuning.
+    emb = tmp_path / "emb.csv"
+    assert main(["embed", "*CC(*)C", "**", "--output", str(emb)]) == 0
+    frame = pd.read_csv(emb, keep_default_na=False)
+    width = sum(c.startswith("emb_") for c in frame.columns)
+    assert width > 0 and frame["error"][0] == "" and frame["error"][1] != ""
+    again = api.embed(["*CC(*)C"], pretrained=str(pre))
+    assert again["emb_0"][0] == pytest.approx(float(frame["emb_0"][0]),
+                                              abs=1e-5)
+    capsys.readouterr()
+    assert main(["finetune", "--config", str(tiny_config), "--csv",
+                 str(tiny_csv), "--target", "value", "--out",
+                 str(tmp_path / "x"), "--pretrained", "nope"]) == 2
+    assert "not a shipped checkpoint" in capsys.readouterr().err.replace(
+        "nor a shipped", "not a shipped")
 
 
 def test_objectives_can_be_switched_off(tiny_config, tiny_csv, tmp_path):
