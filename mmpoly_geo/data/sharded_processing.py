@@ -18,7 +18,7 @@ exactly once.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Union
 
 from mmpoly_geo.data.on_disk import PolymerOnDiskDataset
 

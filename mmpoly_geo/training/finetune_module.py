@@ -5,7 +5,6 @@ import copy
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
-from torch import Tensor
 
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models import MMPolymer, build_model
