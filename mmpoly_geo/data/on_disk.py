@@ -237,28 +237,31 @@ class PolymerOnDiskDataset(PolymerSource, OnDiskDataset):
             if path.is_file():
                 self._meta = torch.load(path, weights_only=True)
             else:
-                columns = {"key": [], "psmiles": [], "row": [],
-                           "num_tokens": [], "y": [], "descriptors": []}
-                for begin in range(0, len(self), self.chunk_size):
-                    for data in self.db.multi_get(range(
-                            begin, min(begin + self.chunk_size, len(self)))):
+                # Preallocated tensors, not lists of per-polymer tensors:
+                # the pass's peak memory stays near the result's size.
+                n, width = len(self), len(self.targets)
+                meta = {"key": [], "psmiles": [],
+                        "row": torch.empty(n, dtype=torch.long),
+                        "num_tokens": torch.empty(n, dtype=torch.long),
+                        "y": torch.zeros(n, width), "descriptors": None}
+                for begin in range(0, n, self.chunk_size):
+                    items = self.db.multi_get(range(
+                        begin, min(begin + self.chunk_size, n)))
+                    for i, data in enumerate(items, start=begin):
                         data = self.deserialize(data)
-                        for name in ("key", "psmiles"):
-                            columns[name].append(data[name])
-                        columns["row"].append(int(data.row))
-                        columns["num_tokens"].append(int(data.num_tokens))
+                        meta["key"].append(data.key)
+                        meta["psmiles"].append(data.psmiles)
+                        meta["row"][i] = int(data.row)
+                        meta["num_tokens"][i] = int(data.num_tokens)
                         if "y" in data:
-                            columns["y"].append(data.y.view(-1))
-                        columns["descriptors"].append(
-                            data.descriptors.view(-1))
-                width = len(self.targets)
-                self._meta = {
-                    "key": columns["key"], "psmiles": columns["psmiles"],
-                    "row": torch.tensor(columns["row"]),
-                    "num_tokens": torch.tensor(columns["num_tokens"]),
-                    "y": (torch.stack(columns["y"]) if columns["y"]
-                          else torch.zeros(len(self), width)),
-                    "descriptors": torch.stack(columns["descriptors"])}
+                            meta["y"][i] = data.y.view(-1)
+                        if meta["descriptors"] is None:
+                            meta["descriptors"] = torch.empty(
+                                n, data.descriptors.numel())
+                        meta["descriptors"][i] = data.descriptors.view(-1)
+                if meta["descriptors"] is None:  # no polymer at all
+                    meta["descriptors"] = torch.zeros(0, 0)
+                self._meta = meta
                 atomic_torch_save(self._meta, path)
         return self._meta
 
