@@ -138,6 +138,12 @@ def main(argv=None):
             f"{result['mean_std']:.4g} | {result['mean_interval95']:.4g} | "
             f"{result['similarity_threshold']} |")
     lines.append("")
+    if args.pool:
+        lines.append(f"Pooled: every {args.pool} of each folder's runs form "
+                     f"out-of-fold ensembles of {args.pool}; n counts each "
+                     f"polymer once per combination of runs, and RMSE is that "
+                     f"of these ensembles over all their predictions.")
+        lines.append("")
     lines.append(f"Nominal (normal): 1 sigma {NORMAL_COVERAGE[1]}, 2 sigma "
                  f"{NORMAL_COVERAGE[2]}. Calibrated: each fold's uncertainty "
                  f"from the calibration fitted on the other folds (variance "

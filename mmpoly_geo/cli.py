@@ -223,7 +223,11 @@ def _property_lines(row, frame, predictors) -> List[str]:
             if name not in frame:
                 continue
             value, ci = row[name], row.get(name + "_ci95")
-            text = f"{name}{_unit(p)} = {value:.4f} ± {row[name + '_std']:.4f}"
+            described = (p.card or {}).get("property")
+            label = f"{name}: {described}" if described and \
+                described != name else name
+            text = f"{label}{_unit(p)} = {value:.4f} ± " \
+                   f"{row[name + '_std']:.4f}"
             if ci == ci and ci is not None:  # not NaN
                 text += f" (95 %: {value - ci:.4f} to {value + ci:.4f})"
             similarity = row.get("nn_similarity" if one

@@ -17,6 +17,7 @@ from mmpoly_geo.chem.errors import row_failure_reason
 from mmpoly_geo.chem.similarity import (
     morgan_bits, nearest_neighbour_similarity)
 from mmpoly_geo.data.featurize import PolymerFeaturizer
+from mmpoly_geo.data.shipped import BENCHMARKS
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models.baselines import build_model
 from mmpoly_geo.models.calibration import IDENTITY, uncertainty
@@ -186,7 +187,10 @@ class Predictor:
                 "yet; pass --model (model=) the output folder of "
                 "'mmpoly-geo finetune', or train and install one with "
                 "'mmpoly-geo ship --name Eea --out runs/ship/Eea --install'")
-        names = list(found) if properties is None else list(properties)
+        # The benchmark order (the paper's), then any others by name.
+        order = list(BENCHMARKS) + sorted(set(found) - set(BENCHMARKS))
+        names = ([n for n in order if n in found] if properties is None
+                 else list(properties))
         unknown = [n for n in names if n not in found]
         if unknown:
             raise FileNotFoundError(f"no shipped model for {unknown}; "

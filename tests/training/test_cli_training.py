@@ -337,7 +337,7 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     capsys.readouterr()
     assert main(["predict", "*CC(*)C"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("*CC(*)C\ttiny = ") and "±" in out
+    assert out.startswith("*CC(*)C\ttiny: value = ") and "±" in out
     assert "Tanimoto" in out
     frame = api.predict(["*CC(*)C"], properties=["tiny"])
     assert {"psmiles", "psmiles_canonical", "tiny", "tiny_std", "tiny_ci95",
