@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import pytorch_lightning as pl
@@ -91,6 +92,13 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     assert frame["value"][2] == pytest.approx(float(cli["value"][2]))
     mmpoly_geo.predict("*CC(*)C", model=out, properties=["value"])
     assert api._load.cache_info().hits >= 1
+    # The folds share one built architecture; each alone gives the same.
+    from mmpoly_geo.models import Predictor
+    both = Predictor.load(out).predict(["*CC(*)c1ccccc1"])
+    alone = [Predictor.load(out / "models" / f"fold{k}.pt").predict(
+        ["*CC(*)c1ccccc1"])["value"][0] for k in (0, 1)]
+    assert both["value"][0] == pytest.approx(np.mean(alone), abs=1e-5)
+    assert both["value_std"][0] == pytest.approx(np.std(alone), abs=1e-5)
     with pytest.raises(ValueError, match="no model predicts"):
         mmpoly_geo.predict("*CC(*)C", model=out, properties=["Tg"])
     from mmpoly_geo.models import predictor as predictor_module
