@@ -85,10 +85,12 @@ def load_weights(model: torch.nn.Module, state_dict: Dict[str, Tensor]):
 
 
 class SharedArchitectureModel(torch.nn.Module):
-    """One model's weights run through a module shared by every model of the
-    same architecture (``torch.func.functional_call``): an ensemble then
-    builds its e3nn layers (code generation, ~0.5 s a model) once, not once
-    per member. Behaves like the model in evaluation mode."""
+    """One model's weights on a module shared by every model of the same
+    architecture: an ensemble builds its e3nn layers (code generation,
+    ~0.5 s a model) once, not once per member. Calling it first copies its
+    weights into the shared module when another member used it last (a
+    copy per switch of member, not per call); behaves like the model in
+    evaluation mode."""
 
     def __init__(self, template: MMPolymer, state: Dict[str, Tensor]):
         super().__init__()
@@ -96,9 +98,13 @@ class SharedArchitectureModel(torch.nn.Module):
         self.state = state
         self.mode = template.mode
 
+    @torch.no_grad()
     def forward(self, *args, **kwargs):
-        return torch.func.functional_call(self.template[0], self.state, args,
-                                          kwargs)
+        template = self.template[0]
+        if getattr(template, "_loaded_state", None) is not self.state:
+            template.load_state_dict(self.state, strict=False)
+            template._loaded_state = self.state
+        return template(*args, **kwargs)
 
 
 def _load_fold(path: Path, templates: Optional[Dict[str, Any]] = None
