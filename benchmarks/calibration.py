@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from mmpoly_geo.models.calibration import (
-    NORMAL_COVERAGE, calibration_report, coverage, cross_calibrated,
-    pool_runs, similarity_threshold)
+    NORMAL_COVERAGE, coverage, coverage_summary, cross_calibrated,
+    fit_calibration, pool_runs, similarity_threshold)
 
 RATIO = 1.5
 
@@ -52,8 +52,9 @@ def analyse(predictions: pd.DataFrame) -> dict:
     err = (ours.pred - ours.y).to_numpy()
     sigma = ours.pred_std.to_numpy()
     folds = ours.fold.to_numpy()
-    report = calibration_report(err, sigma, folds)
     std, half = cross_calibrated(err, sigma, folds)
+    report = {**coverage_summary(err, sigma, std, half),
+              "calibration": fit_calibration(err, sigma)}
     sim = ours.nn_similarity.to_numpy()
     quint = pd.qcut(sim, 5, duplicates="drop")
     by_sim = (pd.DataFrame({"sim": quint, "sq": err ** 2})

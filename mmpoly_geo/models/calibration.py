@@ -111,6 +111,14 @@ def calibration_report(errors, spread, groups=None) -> Dict:
     errors, spread = np.asarray(errors, float), np.asarray(spread, float)
     std, half = cross_calibrated(
         errors, spread, np.zeros(len(errors)) if groups is None else groups)
+    return {**coverage_summary(errors, spread, std, half),
+            "calibration": fit_calibration(errors, spread)}
+
+
+def coverage_summary(errors, spread, std, half) -> Dict[str, float]:
+    """Coverage of the raw :obj:`spread` (at 1 and 2 spreads), of the
+    calibrated uncertainty :obj:`std` (at 1 and 2) and of the 95 % interval
+    half-width :obj:`half`, with the mean :obj:`std` and :obj:`half`."""
     return {"coverage_1sigma_raw": coverage(errors, spread, 1),
             "coverage_2sigma_raw": coverage(errors, spread, 2),
             "coverage_1sigma": coverage(errors, std, 1),
@@ -118,8 +126,7 @@ def calibration_report(errors, spread, groups=None) -> Dict:
             "coverage_interval95": coverage(errors, half, 1),
             "mean_std": float(np.nanmean(std)),
             "mean_interval95": float(np.nanmean(half)),
-            "n": int(np.sum(np.isfinite(errors) & np.isfinite(spread))),
-            "calibration": fit_calibration(errors, spread)}
+            "n": int(np.sum(np.isfinite(errors) & np.isfinite(spread)))}
 
 
 def similarity_threshold(errors, similarity, ratio: float = 1.5,
