@@ -65,19 +65,26 @@ def embed(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
             vectors without fine-tuning. With neither, the shipped
             ``"default"`` checkpoint.
     """
-    if model is not None and pretrained is not None:
-        raise ValueError("embed takes model= or pretrained=, not both")
-    if model is None:
-        predictors = [_pretrained(str(pretrained or "default"))]
-    else:
-        predictors = load_models(model)
-    if len(predictors) != 1:
-        raise ValueError("embed takes one model (a finetune run folder)")
-    frame = predictors[0].predict(_as_list(psmiles), batch_size=batch_size,
-                                  embed=True)
+    frame = embedding_model(model, pretrained).predict(
+        _as_list(psmiles), batch_size=batch_size, embed=True)
     keep = ["psmiles", "psmiles_canonical", "error"]
     return frame[[c for c in frame.columns
                   if c in keep or c.startswith("emb_")]]
+
+
+def embedding_model(model: ModelSpec = None,
+                    pretrained: Optional[str] = None) -> Predictor:
+    """The one model :func:`embed` uses (see there), loaded once per
+    process."""
+    if model is not None and pretrained is not None:
+        raise ValueError("embed takes a model or a pretrained checkpoint, "
+                         "not both")
+    if model is None:
+        return _pretrained(str(pretrained or "default"))
+    predictors = load_models(model)
+    if len(predictors) != 1:
+        raise ValueError("embed takes one model (a finetune run folder)")
+    return predictors[0]
 
 
 def _run(psmiles, model, properties, batch_size):

@@ -178,12 +178,8 @@ def _predict(args, embed: bool = False) -> int:
     properties = getattr(args, "properties", None)
     if embed and not args.output:
         raise ValueError("embed needs --output (a CSV file)")
-    if embed and args.model is None:
-        predictors = [api._pretrained(args.pretrained or "default")]
-    else:
-        if getattr(args, "pretrained", None):
-            raise ValueError("embed takes --model or --pretrained, not both")
-        predictors = api.load_models(args.model, properties)
+    predictors = ([api.embedding_model(args.model, args.pretrained)] if embed
+                  else api.load_models(args.model, properties))
     inputs = _read_inputs(args)
     start = time.perf_counter()
     frame = (api.embed(inputs, predictors) if embed

@@ -105,6 +105,14 @@ class PolymerFeaturizer:
         out["version"] = FEATURIZER_VERSION
         return out
 
+    def model_settings(self) -> dict:
+        """The settings a saved model records to featurize new inputs as it
+        was trained (without the vocabulary file: a path on the training
+        machine)."""
+        out = asdict(self)
+        out.pop("vocab")
+        return out
+
     def __getstate__(self):
         return asdict(self)
 

@@ -87,9 +87,10 @@ def load_weights(model: torch.nn.Module, state_dict: Dict[str, Tensor]):
 class SharedArchitectureModel(torch.nn.Module):
     """One model's weights on a module shared by every model of the same
     architecture: an ensemble builds its e3nn layers (code generation,
-    ~0.5 s a model) once, not once per member. Calling it first copies its
-    weights into the shared module when another member used it last (a
-    copy per switch of member, not per call); behaves like the model in
+    ~0.5 s a model) once, not once per member. The weights are loaded into
+    the shared module (:func:`load_weights`, which also checks that they
+    fit) when it is made and whenever another member used the module last:
+    a copy per switch of member, not per call. Behaves like the model in
     evaluation mode."""
 
     def __init__(self, template: MMPolymer, state: Dict[str, Tensor]):
@@ -97,47 +98,31 @@ class SharedArchitectureModel(torch.nn.Module):
         self.template = [template]  # a list: not registered as a submodule
         self.state = state
         self.mode = template.mode
+        self._activate()
+
+    def _activate(self):
+        template = self.template[0]
+        if getattr(template, "_loaded_state", None) is not self.state:
+            load_weights(template, self.state)
+            template._loaded_state = self.state
 
     @torch.no_grad()
     def forward(self, *args, **kwargs):
-        template = self.template[0]
-        if getattr(template, "_loaded_state", None) is not self.state:
-            template.load_state_dict(self.state, strict=False)
-            template._loaded_state = self.state
-        return template(*args, **kwargs)
+        self._activate()
+        return self.template[0](*args, **kwargs)
 
 
-def _load_fold(path: Path, templates: Optional[Dict[str, Any]] = None
-               ) -> Dict[str, Any]:
-    """Reads a fold file. With :obj:`templates` (a dict shared over calls),
-    models of an architecture already built run their weights through it
-    (:class:`SharedArchitectureModel`)."""
+def _load_fold(path: Path, templates: Dict[str, Any]) -> Dict[str, Any]:
+    """Reads a fold file; its model runs on the module in :obj:`templates`
+    (a dict shared over calls) built for its architecture, built here when
+    there is none yet (:class:`SharedArchitectureModel`)."""
     blob = read_checkpoint(path, FOLD_FORMAT, "model file",
                            "a fine-tuned mmpoly_geo model")
     key = json.dumps(blob["config"], sort_keys=True, default=str)
-    if templates is not None and key in templates:
-        template = templates[key]
-        state = {k: (v.float() if v.is_floating_point() else v)
-                 for k, v in blob["state_dict"].items()}
-        own = set(template.state_dict())
-        missing = [k for k in own - set(state) if not k.startswith(
-            tuple(h + "." for h in PRETRAINING_HEADS))]
-        unexpected = sorted(set(state) - own)
-        if missing or unexpected:
-            raise ValueError(f"{path}: the weights do not fit the model: "
-                             f"missing {sorted(missing)[:5]}, unexpected "
-                             f"{unexpected[:5]}")
-        blob["model"] = SharedArchitectureModel(template, state)
-        return blob
-    model = build_model(blob["config"])
-    load_weights(model, blob["state_dict"])
-    # A copy of the weights: the template's own are swapped out per call.
-    if templates is not None:
-        templates[key] = model.eval()
-        blob["model"] = SharedArchitectureModel(model, {
-            k: v.clone() for k, v in model.state_dict().items()})
-        return blob
-    blob["model"] = model.eval()
+    if key not in templates:
+        templates[key] = build_model(blob["config"]).eval()
+    blob["model"] = SharedArchitectureModel(templates[key],
+                                            blob["state_dict"])
     return blob
 
 
@@ -186,7 +171,7 @@ class Predictor:
         """From a run folder (its ``models/fold*.pt``), a shipped model
         folder (``member*.pt`` and ``card.json``, see ``mmpoly-geo ship``) or
         one model file. :obj:`templates`: see :func:`_load_fold` (models
-        of one folder always share one)."""
+        of one folder always share them)."""
         path = Path(path)
         card = None
         if path.is_dir():
@@ -309,7 +294,10 @@ class Predictor:
                 emb.append(fold["model"](Batch.from_data_list(chunk))[
                     "fused"].numpy())
         stacked = np.stack(per_fold)
-        mean, std = stacked.mean(0), stacked.std(0)
+        mean, spread = stacked.mean(0), stacked.std(0)
+        std = uncertainty(spread, self.calibration, 1)
+        half = uncertainty(spread, self.calibration, 2)
+        vectors = np.stack(emb).mean(0) if embed else None
         if self._train_fingerprints is None:  # once per predictor
             self._train_fingerprints = morgan_bits(self.train_psmiles)
         similarity = nearest_neighbour_similarity(
@@ -322,11 +310,8 @@ class Predictor:
                     similarity[j] < self.similarity_threshold)
             for t, name in enumerate(self.output_names):
                 rows[i][name] = float(mean[j, t])
-                rows[i][f"{name}_std"] = float(
-                    uncertainty(std[j, t], self.calibration, 1))
-                rows[i][f"{name}_ci95"] = float(
-                    uncertainty(std[j, t], self.calibration, 2))
+                rows[i][f"{name}_std"] = float(std[j, t])
+                rows[i][f"{name}_ci95"] = float(half[j, t])
             if embed:
-                vec = np.stack(emb).mean(0)[j]
-                for d, v in enumerate(vec):
+                for d, v in enumerate(vectors[j]):
                     rows[i][f"emb_{d}"] = float(v)

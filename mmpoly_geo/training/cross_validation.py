@@ -97,8 +97,7 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     y = dataset.y.numpy()
     source_rows = dataset.row.view(-1).numpy()
     tests = grouped_kfold(keys, f["folds"], config["seed"])
-    featurizer = dict(dataset.featurizer.__getstate__())
-    featurizer.pop("vocab", None)
+    featurizer = dataset.featurizer.model_settings()
     models_dir = out_dir / f"models{tag}"
     models_dir.mkdir(exist_ok=True)
     label = f"mmpolymer{tag}"

@@ -263,8 +263,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     path = out_dir / CHECKPOINT_FILE
     if trainer.is_global_zero:
         module.model.save(path)
-        featurizer = dict(dataset.featurizer.__getstate__())
-        featurizer.pop("vocab", None)
+        featurizer = dataset.featurizer.model_settings()
         card = _card(config, dataset, trainer, out_dir, featurizer,
                      seconds + time.perf_counter() - start, command)
         atomic_write_text(card_path, json.dumps(card, indent=2))
