@@ -7,7 +7,8 @@ our radius graph), ``transformer_1d`` (our SequenceEncoder only), ``ours``
 (the default configuration: 1D + 3D + descriptors), ``ours_3d`` (no
 sequence branch) and ``ours_before`` (the configuration before the
 accuracy work: mean fusion, no bond types, no descriptors, old protocol); all
-from scratch (``*_pretrained`` too with ``--pretrained``). With
+from scratch (``*_pretrained`` too with ``--pretrained``;
+``*_pretrained_LABEL`` for ``--pretrained LABEL=CHECKPOINT``). With
 ``--ablations`` also one row per change of the accuracy work switched back
 (protocol, fusion, bonds, descriptors) or on (periodic bonds, an ensemble of
 3), star keep/remove, 2 and 3 repeat units and 1 conformer at evaluation.
@@ -27,7 +28,7 @@ run here".
 Usage::
 
     python benchmarks/suite.py [--datasets Eea Ei ...] [--models gin ours ...]
-        [--seeds 0 1 2] [--pretrained runs/pre/pretrained.pt] [--quick]
+        [--seeds 0 1 2] [--pretrained [LABEL=]runs/pre ...] [--quick]
         [--report-only] [--out benchmarks/results/accuracy]
         [--set optim.max_epochs=200 ...]
 
@@ -141,7 +142,11 @@ def main():
                         help="models, single ablations and/or diagnostics")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                         help="repeat the CV with these seeds (default: 0 1 2)")
-    parser.add_argument("--pretrained", help="pretrained.pt for *_pretrained")
+    parser.add_argument(
+        "--pretrained", nargs="+", default=[], metavar="[LABEL=]CHECKPOINT",
+        help="pretrained checkpoints (a file, a run folder or a shipped "
+             "name): ours_pretrained, or ours_pretrained_LABEL for each "
+             "labelled one (compare pretraining variants on the same folds)")
     parser.add_argument("--ablations", action="store_true",
                         help="also run the ablations of ours")
     parser.add_argument("--quick", action="store_true")
@@ -158,11 +163,12 @@ def main():
               for m in args.models}
     if args.ablations:
         models.update(ABLATIONS)
-    if args.pretrained:
+    for spec in args.pretrained:
+        label, _, path = spec.rpartition("=")
         for m in ("ours", "ours_3d"):
             if m in models:
-                models[m + "_pretrained"] = models[m] + [
-                    f"finetune.pretrained={args.pretrained}"]
+                models[m + "_pretrained" + (f"_{label}" if label else "")] = \
+                    models[m] + [f"finetune.pretrained={path}"]
     start = time.perf_counter()
     rows, missing = [], []
     for dataset in args.datasets:

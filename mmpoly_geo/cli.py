@@ -11,8 +11,9 @@ from typing import List, Optional
 
 def _add_featurizer_args(p: argparse.ArgumentParser):
     g = p.add_argument_group("3D and graph settings")
-    g.add_argument("--num-conformers", type=int, default=5,
-                   help="conformers per polymer (default: 5)")
+    g.add_argument("--num-conformers", type=int,
+                   help="conformers per polymer (default: 5; 2 for the "
+                        "pretraining corpora, as pretraining reads them)")
     g.add_argument("--seed", type=int, default=0,
                    help="conformer seed (default: 0)")
     g.add_argument("--hydrogens", action="store_true",
@@ -23,10 +24,11 @@ def _add_featurizer_args(p: argparse.ArgumentParser):
                    help="oligomer length for the 3D input (default: 1)")
     g.add_argument("--cutoff", type=float, default=5.0,
                    help="radius-graph cutoff in Angstrom (default: 5.0)")
-    g.add_argument("--descriptors", default="rdkit+morgan",
+    g.add_argument("--descriptors",
                    choices=["none", "rdkit", "morgan", "rdkit+morgan"],
                    help="whole-polymer descriptors to store (default: "
-                        "rdkit+morgan, as fine-tuning uses)")
+                        "rdkit+morgan, as fine-tuning uses; rdkit for the "
+                        "pretraining corpora, as pretraining uses)")
     g.add_argument("--time-budget", type=float, default=10.0,
                    help="seconds of conformer embedding per polymer before "
                         "falling back to random-coordinate embedding, then "
@@ -38,7 +40,16 @@ def _prepare(args) -> int:
 
     from mmpoly_geo.data import (
         PolymerDataset, PolymerOnDiskDataset, PolymerRowsWarning)
+    from mmpoly_geo.data.shipped import PRETRAIN
+    from mmpoly_geo.training.config import DEFAULTS, pretrain_data
 
+    # Unset settings default to what the command reading the data uses, so
+    # that its cache is found.
+    defaults = (pretrain_data(DEFAULTS) if args.name in PRETRAIN
+                else DEFAULTS["data"])
+    for key in ("num_conformers", "descriptors"):
+        if getattr(args, key) is None:
+            setattr(args, key, defaults[key])
     kwargs = dict(
         name=args.name, csv=args.csv, smiles_column=args.smiles_column,
         target=args.target, num_conformers=args.num_conformers,

@@ -53,10 +53,19 @@ DEFAULTS: Dict[str, Any] = {
         # Pretraining's own optimisation (fine-tuning's is `optim`).
         "lr": 5.0e-4, "weight_decay": 0.01, "warmup_ratio": 0.06,
         "batch_size": 64, "max_epochs": 30, "patience": 5,
-        "length_buckets": True,
+        "length_buckets": True, "num_conformers": 2,
     },
     "seed": 0,
 }
+
+def pretrain_data(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``data`` section ``pretrain`` reads its corpus with: fewer
+    conformers (``pretrain.num_conformers``; processing a corpus is dominated
+    by conformer embedding) and RDKit descriptors (targets of the descriptor
+    objective, never an input; a few ms per polymer), so that one processed
+    corpus serves every mix of objectives."""
+    return dict(config["data"], descriptors="rdkit",
+                num_conformers=config["pretrain"]["num_conformers"])
 
 
 def load_config(path: Optional[str] = None,

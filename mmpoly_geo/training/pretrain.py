@@ -29,7 +29,8 @@ from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.models.pretrained import (
     CARD_FILE, CHECKPOINT_FILE, MAX_SHIPPED_MB, PRETRAINED_DIR)
 from mmpoly_geo.nn import IGNORE_INDEX, DescriptorScaler, PropertyHead
-from mmpoly_geo.training.config import resolve_model_config, save_config
+from mmpoly_geo.training.config import (
+    pretrain_data, resolve_model_config, save_config)
 from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.training.sampling import random_conformers
@@ -228,12 +229,10 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     seconds = (json.loads(card_path.read_text()).get("training_seconds", 0)
                if resume and card_path.is_file() else 0)
     pl.seed_everything(config["seed"], workers=True, verbose=False)
-    # The descriptor branch is fine-tuning's: the corpus needs no descriptors.
     p = config["pretrain"]
-    # Descriptors are pretraining targets (descriptor_weight > 0), never an
-    # input: the descriptor branch is fine-tuning's.
-    targets = "rdkit" if p["descriptor_weight"] > 0 else "none"
-    config = dict(config, data=dict(config["data"], descriptors=targets),
+    # RDKit descriptors are targets here, never an input: the descriptor
+    # branch is fine-tuning's.
+    config = dict(config, data=pretrain_data(config),
                   model=dict(config["model"], descriptors=False),
                   optim=dict(config["optim"],
                              **{k: p[k] for k in PRETRAIN_OPTIM}))

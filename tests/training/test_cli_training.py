@@ -142,7 +142,8 @@ def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys,
     api._pretrained.cache_clear()
     pre = tmp_path / "pre"
     assert main(["pretrain", "--config", str(tiny_config), "--csv",
-                 str(tiny_csv), "--out", str(pre), "--install"]) == 0
+                 str(tiny_csv), "--out", str(pre), "--install",
+                 "--set", "pretrain.num_conformers=3"]) == 0
     model_file = pre / "pretrained.pt"
     assert model_file.is_file()
     log = pd.read_csv(pre / "logs" / "metrics.csv")
@@ -153,7 +154,9 @@ def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys,
     assert card["objectives"]["token_weight"] > 0
     assert "val_loss" in card["best_epoch_validation"]
     assert card["command"].startswith("mmpoly-geo pretrain")
-    assert card["featurizer"]["num_conformers"] >= 1
+    # The corpus is read with pretraining's own data settings.
+    assert card["featurizer"]["num_conformers"] == 3
+    assert card["featurizer"]["descriptors"] == "rdkit"
     assert (shipped / "default" / "pretrained.pt").read_bytes() == \
         model_file.read_bytes()
     run = tmp_path / "ft"
