@@ -131,6 +131,19 @@ PUBLISHED = {
 }
 
 
+def pretrained_variants(models, specs):
+    """``ours``/``ours_3d`` fine-tuned from each ``[LABEL=]CHECKPOINT`` of
+    :obj:`specs`: ``{"ours_pretrained[_LABEL]": overrides}``."""
+    out = {}
+    for spec in specs:
+        label, _, path = spec.rpartition("=")
+        for m in ("ours", "ours_3d"):
+            if m in models:
+                out[m + "_pretrained" + (f"_{label}" if label else "")] = \
+                    models[m] + [f"finetune.pretrained={path}"]
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+",
@@ -163,12 +176,7 @@ def main():
               for m in args.models}
     if args.ablations:
         models.update(ABLATIONS)
-    for spec in args.pretrained:
-        label, _, path = spec.rpartition("=")
-        for m in ("ours", "ours_3d"):
-            if m in models:
-                models[m + "_pretrained" + (f"_{label}" if label else "")] = \
-                    models[m] + [f"finetune.pretrained={path}"]
+    models.update(pretrained_variants(models, args.pretrained))
     start = time.perf_counter()
     rows, missing = [], []
     for dataset in args.datasets:

@@ -111,6 +111,18 @@ def test_suite_quick_mode(tmp_path):
         "ours": 4, "rf_morgan": 4, "gin": 2}
 
 
+def test_suite_pretrained_variants():
+    import runpy
+
+    suite = runpy.run_path(str(ROOT / "benchmarks" / "suite.py"))
+    models = {"ours": ["a=1"], "gin": []}
+    variants = suite["pretrained_variants"](
+        models, ["runs/pre", "desc=runs/pre_desc"])
+    assert variants == {
+        "ours_pretrained": ["a=1", "finetune.pretrained=runs/pre"],
+        "ours_pretrained_desc": ["a=1", "finetune.pretrained=runs/pre_desc"]}
+
+
 def test_fuzz_benchmark_runs(tmp_path):
     out = _run("benchmarks/fuzz.py", "--n", "40", "--num-conformers", "1",
                "--time-budget", "1", "--out", str(tmp_path))
