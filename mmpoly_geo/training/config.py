@@ -58,6 +58,7 @@ DEFAULTS: Dict[str, Any] = {
     "seed": 0,
 }
 
+
 def pretrain_data(config: Dict[str, Any]) -> Dict[str, Any]:
     """The ``data`` section ``pretrain`` reads its corpus with: fewer
     conformers (``pretrain.num_conformers``; processing a corpus is dominated
