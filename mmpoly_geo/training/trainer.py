@@ -141,9 +141,10 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
     last = Path(out_dir) / "last.ckpt"
     if resume:
         remove_stale_temporaries(out_dir)
-        if last.is_file() and not _readable(last):
-            # Written by an older version or damaged outside our writes: this
-            # fold starts again (same seed, so the same result).
+        if last.is_file() and not _resumable(last, module):
+            # Damaged outside our writes, or written by a version whose
+            # weights no longer fit this model: this run starts again (same
+            # seed, so the same result as an uninterrupted run).
             for ckpt in Path(out_dir).glob("*.ckpt"):
                 ckpt.unlink()
     trainer.fit(module, train_loader,
@@ -152,12 +153,23 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
     return trainer
 
 
-def _readable(checkpoint: Path) -> bool:
+def _resumable(checkpoint: Path, module: pl.LightningModule) -> bool:
     try:
-        torch.load(checkpoint, map_location="cpu", weights_only=False)
-        return True
+        state = torch.load(checkpoint, map_location="cpu",
+                           weights_only=False)["state_dict"]
     except Exception as exc:
         warnings.warn(f"{checkpoint} is unreadable "
                       f"({type(exc).__name__}: {exc}); training this run "
                       f"again from the start", stacklevel=3)
         return False
+    expected = {k: v.shape for k, v in module.state_dict().items()}
+    found = {k: v.shape for k, v in state.items()}
+    if found != expected:
+        differ = sorted(set(found) ^ set(expected)) + sorted(
+            k for k in set(found) & set(expected) if found[k] != expected[k])
+        warnings.warn(f"{checkpoint} does not fit this model (written by "
+                      f"another version or configuration; differs in "
+                      f"{len(differ)} weights, e.g. {differ[:3]}); training "
+                      f"this run again from the start", stacklevel=3)
+        return False
+    return True

@@ -259,16 +259,28 @@ def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
     assert pa["value"][0] == pb["value"][0]
 
 
-def test_unreadable_checkpoint_restarts_the_run(tiny_config, tiny_csv,
-                                                 tmp_path):
+def _rename_one_weight(last: Path) -> None:
+    """What an older version's checkpoint looks like: a weight renamed."""
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    key = next(iter(ckpt["state_dict"]))
+    ckpt["state_dict"][key + "_old_name"] = ckpt["state_dict"].pop(key)
+    torch.save(ckpt, last)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda last: last.write_bytes(last.read_bytes()[:100]),
+     "last.ckpt is unreadable"),
+    (_rename_one_weight, "last.ckpt does not fit this model"),
+], ids=["truncated", "older-version"])
+def test_unusable_checkpoint_restarts_the_run(tiny_config, tiny_csv,
+                                               tmp_path, damage, message):
     config = load_config(tiny_config, [f"data.csv={tiny_csv}",
                                        "pretrain.max_epochs=2"])
     full = run_pretrain(config, tmp_path / "a")
     with pytest.raises(RuntimeError, match="simulated kill"):
         run_pretrain(config, tmp_path / "b", callbacks=[_Kill()])
-    last = tmp_path / "b" / "last.ckpt"
-    last.write_bytes(last.read_bytes()[:100])  # damaged outside our writes
-    with pytest.warns(UserWarning, match="last.ckpt is unreadable"):
+    damage(tmp_path / "b" / "last.ckpt")
+    with pytest.warns(UserWarning, match=message):
         resumed = run_pretrain(config, tmp_path / "b", resume=True)
     a = MMPolymer.load(full).state_dict()
     b = MMPolymer.load(resumed).state_dict()
