@@ -14,22 +14,23 @@ def _add_featurizer_args(p: argparse.ArgumentParser):
     g.add_argument("--num-conformers", type=int,
                    help="conformers per polymer (default: 5; 2 for the "
                         "pretraining corpora, as pretraining reads them)")
-    g.add_argument("--seed", type=int, default=0,
-                   help="conformer seed (default: 0)")
+    g.add_argument("--seed", type=int,
+                   help="conformer seed (default: the configuration's "
+                        "seed, 0)")
     g.add_argument("--hydrogens", action="store_true",
                    help="keep hydrogens as atoms")
     g.add_argument("--mmff", action="store_true",
                    help="MMFF94-relax conformers (slower)")
-    g.add_argument("--repeat-units", type=int, default=1,
+    g.add_argument("--repeat-units", type=int,
                    help="oligomer length for the 3D input (default: 1)")
-    g.add_argument("--cutoff", type=float, default=5.0,
+    g.add_argument("--cutoff", type=float,
                    help="radius-graph cutoff in Angstrom (default: 5.0)")
     g.add_argument("--descriptors",
                    choices=["none", "rdkit", "morgan", "rdkit+morgan"],
                    help="whole-polymer descriptors to store (default: "
                         "rdkit+morgan, as fine-tuning uses; rdkit for the "
                         "pretraining corpora, as pretraining uses)")
-    g.add_argument("--time-budget", type=float, default=10.0,
+    g.add_argument("--time-budget", type=float,
                    help="seconds of conformer embedding per polymer before "
                         "falling back to random-coordinate embedding, then "
                         "2D (default: 10)")
@@ -47,9 +48,12 @@ def _prepare(args) -> int:
     # that its cache is found.
     defaults = (pretrain_data(DEFAULTS) if args.name in PRETRAIN
                 else DEFAULTS["data"])
-    for key in ("num_conformers", "descriptors"):
+    for key in ("num_conformers", "descriptors", "repeat_units", "cutoff",
+                "time_budget"):
         if getattr(args, key) is None:
             setattr(args, key, defaults[key])
+    if args.seed is None:
+        args.seed = DEFAULTS["seed"]
     kwargs = dict(
         name=args.name, csv=args.csv, smiles_column=args.smiles_column,
         target=args.target, num_conformers=args.num_conformers,
