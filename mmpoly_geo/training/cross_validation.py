@@ -245,7 +245,8 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
                             cutoff=config["data"]["cutoff"],
                             seed=config["seed"],
                             eval_conformers=f["eval_conformers"],
-                            ema_decay=o["ema_decay"])
+                            ema_decay=o["ema_decay"],
+                            encoder_lr_scale=f["encoder_lr_scale"])
     if f["pretrained"]:
         module.load_pretrained(resolve_pretrained(f["pretrained"]))
     encoder = getattr(module.model, "descriptor_encoder", None)

@@ -43,6 +43,10 @@ class FinetuneModule(ResumableModule):
         eval_conformers (int, optional): Conformers averaged at evaluation
             (all if :obj:`None`).
         ema_decay (float): Weight-averaging decay per step; :obj:`0` off.
+        encoder_lr_scale (float): Learning-rate factor of the sequence and 3D
+            encoders (the parts pretraining trains); the head, fusion and
+            descriptor branch keep :obj:`lr`. Below 1 it keeps more of a
+            pretrained representation (default: :obj:`1.0`).
     """
     def __init__(self, model_config: Dict[str, Any],
                  target_mean: Sequence[float], target_std: Sequence[float],
@@ -50,7 +54,7 @@ class FinetuneModule(ResumableModule):
                  warmup_ratio: float = 0.06, freeze: str = "none",
                  cutoff: float = 5.0, seed: int = 0,
                  eval_conformers: Optional[int] = None,
-                 ema_decay: float = 0.0):
+                 ema_decay: float = 0.0, encoder_lr_scale: float = 1.0):
         super().__init__()
         if freeze not in FREEZE:
             raise ValueError(f"freeze must be one of {FREEZE}, got {freeze!r}")
@@ -100,6 +104,18 @@ class FinetuneModule(ResumableModule):
         for part in parts:
             for p in part.parameters():
                 p.requires_grad_(False)
+
+    def param_groups(self):
+        scale = self.hparams.encoder_lr_scale
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        if scale == 1.0 or not isinstance(self.model, MMPolymer):
+            return [{"params": trainable}]
+        encoders = {id(p) for part in (self.model.sequence_encoder,
+                                       self.model.encoder_3d)
+                    if part is not None for p in part.parameters()}
+        return [{"params": [p for p in trainable if id(p) in encoders],
+                 "lr": self.hparams.lr * scale},
+                {"params": [p for p in trainable if id(p) not in encoders]}]
 
     def load_pretrained(self, path: str) -> List[str]:
         """Copies the weights of a pretrained :class:`MMPolymer` file.

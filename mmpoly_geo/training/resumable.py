@@ -13,11 +13,16 @@ import torch
 
 class ResumableModule(pl.LightningModule):
     """Needs ``lr``, ``weight_decay`` and ``warmup_ratio`` hyper-parameters.
-    AdamW over the trainable parameters; the schedule steps per batch."""
+    AdamW over the trainable parameters (in the groups of
+    :meth:`param_groups`); the schedule steps per batch."""
+
+    def param_groups(self):
+        """AdamW parameter groups; a group's ``"lr"`` overrides
+        ``hparams.lr``. Default: every trainable parameter in one group."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=self.hparams.lr,
+        optimizer = torch.optim.AdamW(self.param_groups(), lr=self.hparams.lr,
                                       weight_decay=self.hparams.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {

@@ -34,6 +34,28 @@ def test_ema_follows_the_weights_with_warm_up():
     assert plain.ema_model is None and plain.eval_model is plain.model
 
 
+def test_encoder_lr_scale_slows_only_the_encoders(tiny_config, tiny_csv,
+                                                   tmp_path):
+    module = FinetuneModule(TINY, [0.0], [1.0], lr=1e-3, encoder_lr_scale=0.1)
+    encoders, rest = module.param_groups()
+    assert encoders["lr"] == pytest.approx(1e-4) and "lr" not in rest
+    ids = {id(p) for p in module.model.sequence_encoder.parameters()} | {
+        id(p) for p in module.model.encoder_3d.parameters()}
+    assert {id(p) for p in encoders["params"]} == ids
+    head = {id(p) for p in module.model.property_head.parameters()}
+    assert head <= {id(p) for p in rest["params"]}
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    assert len(encoders["params"]) + len(rest["params"]) == len(trainable)
+    # The default is one group at optim.lr, as before the option existed.
+    plain = FinetuneModule(TINY, [0.0], [1.0], lr=1e-3).param_groups()
+    assert len(plain) == 1 and len(plain[0]["params"]) == len(trainable)
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=1",
+        "finetune.folds=2", "finetune.baselines=[]",
+        "finetune.encoder_lr_scale=0.5"])
+    assert run_finetune(config, tmp_path / "run")["models"]["mmpolymer"]
+
+
 def test_load_pretrained_names_mismatched_keys(tmp_path):
     other = MMPolymer(**{k: v for k, v in TINY.items() if k != "kind"}
                       | dict(sequence_kwargs=dict(hidden_channels=16,
