@@ -28,7 +28,8 @@ run here".
 Usage::
 
     python benchmarks/suite.py [--datasets Eea Ei ...] [--models gin ours ...]
-        [--seeds 0 1 2] [--pretrained [LABEL=]runs/pre ...] [--quick]
+        [--seeds 0 1 2] [--pretrained [LABEL=]runs/pre ...] [--folds 0]
+        [--quick]
         [--report-only] [--out benchmarks/results/accuracy]
         [--set optim.max_epochs=200 ...]
 
@@ -160,6 +161,11 @@ def main():
         help="pretrained checkpoints (a file, a run folder or a shipped "
              "name): ours_pretrained, or ours_pretrained_LABEL for each "
              "labelled one (compare pretraining variants on the same folds)")
+    parser.add_argument(
+        "--folds", nargs="+", type=int, metavar="FOLD",
+        help="train and report only these folds, rows labelled "
+             "NAME_foldsI-J (a first look at a setting on a large set; "
+             "same folds and splits as the full runs)")
     parser.add_argument("--ablations", action="store_true",
                         help="also run the ablations of ours")
     parser.add_argument("--quick", action="store_true")
@@ -177,6 +183,11 @@ def main():
     if args.ablations:
         models.update(ABLATIONS)
     models.update(pretrained_variants(models, args.pretrained))
+    if args.folds:
+        folds = sorted(set(args.folds))
+        suffix = "_folds" + "-".join(map(str, folds))
+        models = {m + suffix: o + [f"finetune.only_folds={folds}"]
+                  for m, o in models.items()}
     start = time.perf_counter()
     rows, missing = [], []
     for dataset in args.datasets:

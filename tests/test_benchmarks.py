@@ -97,6 +97,17 @@ def test_suite_quick_mode(tmp_path):
     run = tmp_path / "suite" / "runs" / "Eat" / "ours_SELECT_ON_TEST" / "seed1"
     assert (run / "metrics_SELECT_ON_TEST.csv").is_file()
 
+    # --folds: those folds only (the same test folds), labelled.
+    _run("benchmarks/suite.py", "--quick", "--datasets", "Eat", "--models",
+         "ours", "--seeds", "0", "--folds", "1", "--out",
+         str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    part = pd.read_csv(tmp_path / "suite" / "metrics.csv")
+    assert set(part.model) == {"ours_folds1", "rf_morgan"}
+    assert set(part.fold) == {1}
+    full = metrics[(metrics.model == "ours") & (metrics.fold == 1)]
+    assert part[part.model == "ours_folds1"]["n_test"].tolist() == \
+        full["n_test"].tolist()
+
     # --report-only tabulates finished runs, trains nothing, names the rest;
     # seeds are pooled (2 folds x 2 seeds).
     out = _run("benchmarks/suite.py", "--quick", "--report-only",

@@ -65,6 +65,10 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     model and the forest, with the weight chosen on the validation split
     (the forest refitted without it), recorded as ``blend_weight``.
 
+    ``finetune.only_folds=[i, ...]`` trains and reports those folds only
+    (same folds and splits as the full run): a cheap first look at a setting
+    on a large set; its summary names the folds.
+
     ``finetune.ensemble=K`` trains K models per fold (seeds ``seed``,
     ``seed + 1000``, ...; same folds and validation split) and averages their
     predictions. ``finetune.select_on_test=true`` is a *diagnostic* that
@@ -97,6 +101,12 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     y = dataset.y.numpy()
     source_rows = dataset.row.view(-1).numpy()
     tests = grouped_kfold(keys, f["folds"], config["seed"])
+    only = f["only_folds"]
+    if only is not None:
+        only = sorted({int(i) for i in only})
+        if not only or not all(0 <= i < len(tests) for i in only):
+            raise ValueError(f"finetune.only_folds must list folds in "
+                             f"0..{len(tests) - 1}, got {f['only_folds']!r}")
     featurizer = dataset.featurizer.model_settings()
     models_dir = out_dir / f"models{tag}"
     models_dir.mkdir(exist_ok=True)
@@ -106,6 +116,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     fingerprints = (morgan_counts(list(dataset.psmiles))
                     if "rf" in (f["baselines"] or []) else None)
     for fold, test_idx in enumerate(tests):
+        if only is not None and fold not in only:
+            continue
         rest = np.setdiff1d(np.arange(len(dataset)), test_idx)
         if f["select_on_test"]:
             train_idx, val_idx = rest, test_idx
@@ -182,6 +194,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     metrics = pd.DataFrame(metric_rows)
     summary = {"dataset": dataset.name, "n": len(dataset),
                "targets": dataset.target_names, "folds": f["folds"],
+               "folds_run": (only if only is not None
+                             else list(range(len(tests)))),
                "ensemble": int(f["ensemble"]),
                "select_on_test": bool(f["select_on_test"]),
                "seconds": time.perf_counter() - start, "models": {}}

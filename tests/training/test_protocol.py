@@ -161,3 +161,11 @@ def test_blend_with_the_forest_chosen_on_validation(tiny_config, tiny_csv,
         run_finetune(load_config(tiny_config, [
             f"data.csv={tiny_csv}", "data.target=value",
             "finetune.blend=rf", "finetune.baselines=[]"]), tmp_path / "c")
+
+
+def test_only_folds_must_name_existing_folds(tiny_config, tiny_csv, tmp_path):
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "finetune.folds=2",
+        "finetune.only_folds=[2]"])
+    with pytest.raises(ValueError, match=r"only_folds must list folds in 0\.\.1"):
+        run_finetune(config, tmp_path / "run")
