@@ -93,26 +93,28 @@ class FinetuneModule(ResumableModule):
         for avg, new in zip(self.ema_model.buffers(), self.model.buffers()):
             avg.copy_(new)
 
+    def _encoders(self, which: str = "encoders") -> List[torch.nn.Module]:
+        """The parts pretraining trains: ``"sequence"``, ``"3d"`` or both
+        (``"encoders"``)."""
+        sequence, geometric = self.model.sequence_encoder, self.model.encoder_3d
+        return {"sequence": [sequence], "3d": [geometric],
+                "encoders": [sequence, geometric]}[which]
+
     def _apply_freeze(self):
-        freeze = self.hparams.freeze
-        if freeze == "none":
+        if self.hparams.freeze == "none":
             return
-        parts = {"sequence": [self.model.sequence_encoder],
-                 "3d": [self.model.encoder_3d],
-                 "encoders": [self.model.sequence_encoder,
-                              self.model.encoder_3d]}.get(freeze, [])
-        for part in parts:
+        for part in self._encoders(self.hparams.freeze):
             for p in part.parameters():
                 p.requires_grad_(False)
 
     def param_groups(self):
         scale = self.hparams.encoder_lr_scale
-        trainable = [p for p in self.parameters() if p.requires_grad]
+        groups = super().param_groups()
         if scale == 1.0 or not isinstance(self.model, MMPolymer):
-            return [{"params": trainable}]
-        encoders = {id(p) for part in (self.model.sequence_encoder,
-                                       self.model.encoder_3d)
-                    if part is not None for p in part.parameters()}
+            return groups
+        trainable = groups[0]["params"]
+        encoders = {id(p) for part in self._encoders()
+                    for p in part.parameters()}
         return [{"params": [p for p in trainable if id(p) in encoders],
                  "lr": self.hparams.lr * scale},
                 {"params": [p for p in trainable if id(p) not in encoders]}]

@@ -56,6 +56,19 @@ def test_encoder_lr_scale_slows_only_the_encoders(tiny_config, tiny_csv,
     assert run_finetune(config, tmp_path / "run")["models"]["mmpolymer"]
 
 
+@pytest.mark.parametrize("freeze, sequence, geometric", [
+    ("none", True, True), ("sequence", False, True), ("3d", True, False),
+    ("encoders", False, False)])
+def test_freeze_stops_only_the_named_encoders(freeze, sequence, geometric):
+    model = FinetuneModule(TINY, [0.0], [1.0], freeze=freeze).model
+
+    def trains(part):
+        return {p.requires_grad for p in part.parameters()}
+    assert trains(model.sequence_encoder) == {sequence}
+    assert trains(model.encoder_3d) == {geometric}
+    assert trains(model.property_head) == {True}
+
+
 def test_load_pretrained_names_mismatched_keys(tmp_path):
     other = MMPolymer(**{k: v for k, v in TINY.items() if k != "kind"}
                       | dict(sequence_kwargs=dict(hidden_channels=16,
