@@ -31,7 +31,7 @@ Usage::
         [--seeds 0 1 2] [--pretrained [LABEL=]runs/pre ...] [--folds 0]
         [--quick]
         [--report-only] [--out benchmarks/results/accuracy]
-        [--set optim.max_epochs=200 ...]
+        [--set optim.max_epochs=200 ...] [--label long]
 
 ``--quick`` (used by the tests): 40 polymers per data set, 2 folds, 1 epoch,
 tiny models. Finished (dataset, model, seed) runs (with a ``summary.json``)
@@ -174,7 +174,14 @@ def main():
                              "list the missing ones")
     parser.add_argument("--out", default="benchmarks/results/accuracy")
     parser.add_argument("--root", default="data")
-    parser.add_argument("--set", nargs="*", default=[])
+    parser.add_argument("--set", nargs="*", default=[],
+                        help="configuration overrides for every run this "
+                             "invocation trains (finished runs are reported "
+                             "as they are: name a new setting with --label)")
+    parser.add_argument(
+        "--label",
+        help="rows (and run folders) MODEL_LABEL: a --set variant compared "
+             "with MODEL on the same folds")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,6 +190,8 @@ def main():
     if args.ablations:
         models.update(ABLATIONS)
     models.update(pretrained_variants(models, args.pretrained))
+    if args.label:
+        models = {f"{m}_{args.label}": o for m, o in models.items()}
     if args.folds:
         folds = sorted(set(args.folds))
         suffix = "_folds" + "-".join(map(str, folds))

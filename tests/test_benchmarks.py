@@ -97,16 +97,21 @@ def test_suite_quick_mode(tmp_path):
     run = tmp_path / "suite" / "runs" / "Eat" / "ours_SELECT_ON_TEST" / "seed1"
     assert (run / "metrics_SELECT_ON_TEST.csv").is_file()
 
-    # --folds: those folds only (the same test folds), labelled.
+    # --folds: those folds only (the same test folds), labelled; --label
+    # names a --set variant (the finished "ours" run is not reused).
     _run("benchmarks/suite.py", "--quick", "--datasets", "Eat", "--models",
          "ours", "--seeds", "0", "--folds", "1", "--out",
-         str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+         str(tmp_path / "suite"), "--root", str(tmp_path / "d"),
+         "--set", "model.dropout=0.25", "--label", "drop")
     part = pd.read_csv(tmp_path / "suite" / "metrics.csv")
-    assert set(part.model) == {"ours_folds1", "rf_morgan"}
+    assert set(part.model) == {"ours_drop_folds1", "rf_morgan"}
     assert set(part.fold) == {1}
     full = metrics[(metrics.model == "ours") & (metrics.fold == 1)]
-    assert part[part.model == "ours_folds1"]["n_test"].tolist() == \
+    assert part[part.model == "ours_drop_folds1"]["n_test"].tolist() == \
         full["n_test"].tolist()
+    saved = (tmp_path / "suite" / "configs" / "Eat"
+             / "ours_drop_folds1_seed0.yaml")
+    assert "dropout: 0.25" in saved.read_text()
 
     # --report-only tabulates finished runs, trains nothing, names the rest;
     # seeds are pooled (2 folds x 2 seeds).
