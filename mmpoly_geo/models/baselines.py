@@ -8,12 +8,11 @@ from typing import Any, Dict
 
 import torch
 from torch import Tensor
-from torch_geometric.nn import global_add_pool
-from torch_geometric.nn.models import GIN, SchNet, ViSNet
+from torch_geometric.nn.models import SchNet, ViSNet
 from torch_geometric.nn.models.visnet import Distance
 
 from mmpoly_geo.data.radius_graph import radius_graph
-from mmpoly_geo.nn import AtomEncoder, PropertyHead
+from mmpoly_geo.nn import BondGraphEncoder, PropertyHead
 
 
 class _Baseline(torch.nn.Module):
@@ -32,8 +31,8 @@ class _Baseline(torch.nn.Module):
 
 
 class GINBaseline(_Baseline):
-    """PyG :class:`~torch_geometric.nn.models.GIN` on the bond graph
-    (categorical atom features embedded, sum pooling, MLP head); no 3D."""
+    """:class:`~mmpoly_geo.nn.BondGraphEncoder` (PyG GIN on the bond graph,
+    categorical atom features embedded, sum pooling) and an MLP head; no 3D."""
     kind, mode = "gin", "2d"
 
     def __init__(self, num_targets: int = 1, hidden_channels: int = 128,
@@ -41,14 +40,12 @@ class GINBaseline(_Baseline):
         super().__init__(num_targets=num_targets,
                          hidden_channels=hidden_channels,
                          num_layers=num_layers, dropout=dropout)
-        self.atom_encoder = AtomEncoder(hidden_channels)
-        self.gnn = GIN(hidden_channels, hidden_channels, num_layers,
-                       dropout=dropout)
+        self.encoder = BondGraphEncoder(hidden_channels, num_layers, dropout)
         self.head = PropertyHead(hidden_channels, num_targets, dropout=dropout)
 
     def forward(self, data) -> Dict[str, Tensor]:
-        h = self.gnn(self.atom_encoder(data.x), data.edge_index)
-        fused = global_add_pool(h, data.batch, size=data.num_graphs)
+        _, fused = self.encoder(data.x, data.edge_index, data.batch,
+                                data.num_graphs)
         return {"fused": fused, "pred": self.head(fused)}
 
 

@@ -12,7 +12,7 @@ from mmpoly_geo.atomic import atomic_torch_save
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
 from mmpoly_geo.nn import (
-    AtomTypeHead, ContrastiveAlignment, CoordinateDenoisingHead,
+    AtomTypeHead, BondGraphEncoder, ContrastiveAlignment, CoordinateDenoisingHead,
     DensePairEncoder, DescriptorEncoder, EncoderOutput, EquivariantEncoder,
     MaskedTokenHead, ModalityFusion, PaiNNEncoder, PropertyHead,
     SequenceEncoder)
@@ -23,6 +23,7 @@ ENCODERS_3D = {
     "painn": PaiNNEncoder,
     "dense": DensePairEncoder,
 }
+ENCODERS_2D = {"gin": BondGraphEncoder}
 MODES = ("1d", "3d", "both")
 #: Heads used only in pretraining: prediction files leave them out.
 PRETRAINING_HEADS = ("token_head", "atom_type_head", "denoising_head",
@@ -37,14 +38,14 @@ class MMPolymer(torch.nn.Module):
     over P-SMILES tokens, a 3D encoder over the radius graph (whose edges
     carry their bond type, so the encoder sees chemistry as well as
     geometry) and optionally a :class:`~mmpoly_geo.nn.DescriptorEncoder` of
-    whole-polymer descriptors, fused by :class:`~mmpoly_geo.nn.ModalityFusion`
+    whole-polymer descriptors and a 2D encoder of the bond graph, fused by :class:`~mmpoly_geo.nn.ModalityFusion`
     and followed by a property head; pretraining heads are attached too.
 
     With ``fusion="concat"`` (MMPolymer's choice) a modality left out by
     :obj:`mode` contributes zeros, and modality dropout in training teaches
     the model to predict from either branch, so one model serves
-    ``mode="1d"``, ``"3d"`` and ``"both"``. The descriptor branch, when
-    built, is used in every mode.
+    ``mode="1d"``, ``"3d"`` and ``"both"``. The descriptor and 2D branches,
+    when built, are used in every mode.
 
     Args:
         vocab_size (int, optional): Token ids. (default: the shipped vocabulary)
@@ -72,6 +73,11 @@ class MMPolymer(torch.nn.Module):
         num_descriptors (int, optional): Size :math:`D` of
             :obj:`data.descriptors`; :obj:`0` builds no descriptor branch.
             (default: :obj:`0`)
+        encoder_2d (str, optional): ``"gin"`` adds a
+            :class:`~mmpoly_geo.nn.BondGraphEncoder` over the bond graph
+            (with the periodic bond when :obj:`periodic`), fused as one more
+            modality; not pretrained. (default: :obj:`None`)
+        encoder_2d_kwargs (dict, optional): Arguments of the 2D encoder.
 
     Forward input: a (batched) :class:`~mmpoly_geo.data.PolymerData`. Output:
     a dict with ``pred`` :math:`[B, T]`, ``fused`` :math:`[B, D]` and, for the
@@ -86,8 +92,13 @@ class MMPolymer(torch.nn.Module):
                  encoder_3d_kwargs: Optional[Dict[str, Any]] = None,
                  dropout: float = 0.1, fusion: str = "concat",
                  modality_dropout: float = 0.1, bonds: Optional[bool] = None,
-                 periodic: bool = False, num_descriptors: int = 0):
+                 periodic: bool = False, num_descriptors: int = 0,
+                 encoder_2d: Optional[str] = None,
+                 encoder_2d_kwargs: Optional[Dict[str, Any]] = None):
         super().__init__()
+        if encoder_2d is not None and encoder_2d not in ENCODERS_2D:
+            raise ValueError(f"encoder_2d must be None or one of "
+                             f"{list(ENCODERS_2D)}, got {encoder_2d!r}")
         if encoder_3d not in ENCODERS_3D:
             raise ValueError(f"encoder_3d must be one of {list(ENCODERS_3D)}, "
                              f"got {encoder_3d!r}")
@@ -106,7 +117,9 @@ class MMPolymer(torch.nn.Module):
             sequence_kwargs=dict(sequence_kwargs or {}),
             encoder_3d_kwargs=dict(encoder_3d_kwargs or {}), dropout=dropout,
             fusion=fusion, modality_dropout=modality_dropout, bonds=bonds,
-            periodic=periodic, num_descriptors=num_descriptors)
+            periodic=periodic, num_descriptors=num_descriptors,
+            encoder_2d=encoder_2d,
+            encoder_2d_kwargs=dict(encoder_2d_kwargs or {}))
         self.mode = mode
         self.bonds = bonds
         self.periodic = periodic
@@ -119,6 +132,11 @@ class MMPolymer(torch.nn.Module):
         h1 = self.sequence_encoder.hidden_channels
         h3 = self.encoder_3d.out_channels
         modalities = {"1d": h1, "3d": h3}
+        self.encoder_2d = None
+        if encoder_2d is not None:
+            self.encoder_2d = ENCODERS_2D[encoder_2d](
+                **self._config["encoder_2d_kwargs"])
+            modalities["2d"] = self.encoder_2d.out_channels
         self.descriptor_encoder = None
         if num_descriptors:
             self.descriptor_encoder = DescriptorEncoder(
@@ -210,6 +228,13 @@ class MMPolymer(torch.nn.Module):
             out.update(atom_states=enc.node, pooled_3d=enc.pooled,
                        vectors=enc.vectors)
             inputs["3d"] = enc.pooled
+        if self.encoder_2d is not None:
+            edges = data.edge_index
+            if self.periodic:
+                edges = torch.cat([edges, data.periodic_edge_index], 1)
+            inputs["2d"] = self.encoder_2d(
+                data.x, edges, getattr(data, "batch", None),
+                getattr(data, "num_graphs", 1))[1]
         if self.descriptor_encoder is not None:
             descriptors = getattr(data, "descriptors", None)
             if descriptors is None or descriptors.size(-1) != \

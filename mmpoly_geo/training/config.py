@@ -27,6 +27,7 @@ DEFAULTS: Dict[str, Any] = {
                             "num_heads": 4, "dropout": 0.1},
         "encoder_3d_kwargs": {"hidden_channels": 64, "vector_channels": 16,
                               "lmax": 1, "num_layers": 3, "pooling": "sum"},
+        "encoder_2d": None, "encoder_2d_kwargs": {},
         "dropout": 0.1,
     },
     "optim": {
@@ -118,7 +119,8 @@ def _merge(base: dict, update: dict, where: str, prefix: str = ""):
             raise ValueError(f"{where}: unknown setting {prefix + key!r}; "
                              f"known: {sorted(base)}")
         if isinstance(base[key], dict) and key not in (
-                "sequence_kwargs", "encoder_3d_kwargs", "baseline_kwargs"):
+                "sequence_kwargs", "encoder_3d_kwargs", "encoder_2d_kwargs",
+                "baseline_kwargs"):
             if not isinstance(value, dict):
                 raise ValueError(f"{where}: {prefix + key!r} must be a mapping")
             _merge(base[key], value, where, prefix + key + ".")

@@ -123,7 +123,8 @@ class FinetuneModule(ResumableModule):
         """Copies the weights of a pretrained :class:`MMPolymer` file.
 
         Only the parts fine-tuning adds may stay untrained (property head,
-        descriptor branch and its fusion projection); returns their keys.
+        descriptor and 2D branches and their fusion projections); returns
+        their keys.
 
         Raises:
             ValueError: naming the encoder keys that are missing from the file
@@ -136,8 +137,8 @@ class FinetuneModule(ResumableModule):
         kept = {k: v for k, v in source.items()
                 if k in own and own[k].shape == v.shape}
         untrained = sorted(set(own) - set(kept))
-        allowed = ("property_head.", "descriptor_encoder.",
-                   "fusion.projections.descriptors.")
+        allowed = ("property_head.", "descriptor_encoder.", "encoder_2d.",
+                   "fusion.projections.descriptors.", "fusion.projections.2d.")
         bad = [k for k in untrained if not k.startswith(allowed)]
         if bad:
             shapes = [f"{k} (file {tuple(source[k].shape)}, model "

@@ -124,6 +124,37 @@ def test_bonds_and_periodic_change_the_3d_input(batch):
         MMPolymer(bonds=False, periodic=True)
 
 
+def test_bond_graph_branch_joins_every_mode(batch, tmp_path):
+    torch.manual_seed(0)
+    model = _descriptor_model(encoder_2d="gin",
+                              encoder_2d_kwargs=dict(hidden_channels=8,
+                                                     num_layers=2)).eval()
+    # 1D, 3D and 2D blocks; the 2D block (third) is filled in every mode.
+    for mode in ("1d", "3d", "both"):
+        fused = model(batch, mode=mode)["fused"]
+        assert fused.shape == (4, 3 * 16)
+        assert fused[:, 32:].abs().sum() > 0
+    path = tmp_path / "m.pt"
+    model.save(path)
+    loaded = MMPolymer.load(path).eval()
+    assert loaded.config()["encoder_2d_kwargs"]["num_layers"] == 2
+    torch.testing.assert_close(loaded(batch)["pred"], model(batch)["pred"])
+    # Trained with the rest: gradients reach the GIN.
+    model.train()
+    model.property_head.loss(model(batch)["pred"], batch.y).backward()
+    first = next(model.encoder_2d.gnn.convs[0].parameters())
+    assert first.grad is not None and first.grad.abs().sum() > 0
+    # The periodic bond reaches the 2D graph too.
+    torch.manual_seed(0)
+    periodic = _descriptor_model(encoder_2d="gin", periodic=True).eval()
+    plain = _descriptor_model(encoder_2d="gin").eval()
+    plain.load_state_dict(periodic.state_dict())
+    assert not torch.allclose(periodic(batch, mode="1d")["pred"],
+                              plain(batch, mode="1d")["pred"])
+    with pytest.raises(ValueError, match="encoder_2d"):
+        MMPolymer(encoder_2d="gcn")
+
+
 def test_cutoff_mismatch_is_rejected(batch):
     model = MMPolymer(encoder_3d_kwargs=dict(ENC["equivariant"], cutoff=5.0),
                       **SMALL)
