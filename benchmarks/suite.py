@@ -151,9 +151,11 @@ def main():
                         default=list(BENCHMARKS),
                         choices=list(BENCHMARKS))
     parser.add_argument("--models", nargs="+", default=list(MODELS),
-                        choices=list(MODELS) + list(ABLATIONS)
-                        + list(DIAGNOSTICS),
-                        help="models, single ablations and/or diagnostics")
+                        help=f"models ({', '.join(MODELS)}), single "
+                             f"ablations ({', '.join(ABLATIONS)}) and/or "
+                             f"diagnostics ({', '.join(DIAGNOSTICS)}); with "
+                             f"--report-only also the row name of any run "
+                             f"(e.g. ours_3d_gin_folds0)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                         help="repeat the CV with these seeds (default: 0 1 2)")
     parser.add_argument(
@@ -185,8 +187,15 @@ def main():
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    models = {m: {**MODELS, **ABLATIONS, **DIAGNOSTICS}[m]
-              for m in args.models}
+    known = {**MODELS, **ABLATIONS, **DIAGNOSTICS}
+    unknown = [m for m in args.models if m not in known]
+    if unknown and not args.report_only:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(known)} (any finished run's row name "
+                     f"with --report-only)")
+    # A finished run (e.g. a --label or --folds row) is reported from its
+    # folder; its own config.yaml says how it was made.
+    models = {m: known.get(m, []) for m in args.models}
     if args.ablations:
         models.update(ABLATIONS)
     models.update(pretrained_variants(models, args.pretrained))

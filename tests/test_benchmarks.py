@@ -112,6 +112,18 @@ def test_suite_quick_mode(tmp_path):
     saved = (tmp_path / "suite" / "configs" / "Eat"
              / "ours_drop_folds1_seed0.yaml")
     assert "dropout: 0.25" in saved.read_text()
+    # --report-only takes such a row name; training needs a known model.
+    _run("benchmarks/suite.py", "--quick", "--report-only", "--datasets",
+         "Eat", "--models", "ours", "ours_drop_folds1", "--seeds", "0",
+         "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    both = pd.read_csv(tmp_path / "suite" / "metrics.csv")
+    assert set(both.model) == {"ours", "ours_drop_folds1", "rf_morgan"}
+    bad = subprocess.run(
+        [sys.executable, "benchmarks/suite.py", "--quick", "--datasets",
+         "Eat", "--models", "ours_drop_folds1", "--out",
+         str(tmp_path / "suite")], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown model(s) ours_drop_folds1" in \
+        bad.stderr
 
     # --report-only tabulates finished runs, trains nothing, names the rest;
     # seeds are pooled (2 folds x 2 seeds).
