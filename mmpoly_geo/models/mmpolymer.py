@@ -24,7 +24,7 @@ ENCODERS_3D = {
     "dense": DensePairEncoder,
 }
 ENCODERS_2D = {"gin": BondGraphEncoder}
-MODES = ("1d", "3d", "both")
+MODES = ("1d", "2d", "3d", "both")
 #: Heads used only in pretraining: prediction files leave them out.
 PRETRAINING_HEADS = ("token_head", "atom_type_head", "denoising_head",
                      "contrastive")
@@ -45,12 +45,14 @@ class MMPolymer(torch.nn.Module):
     :obj:`mode` contributes zeros, and modality dropout in training teaches
     the model to predict from either branch, so one model serves
     ``mode="1d"``, ``"3d"`` and ``"both"``. The descriptor and 2D branches,
-    when built, are used in every mode.
+    when built, are used in every mode; ``mode="2d"`` (needs the 2D branch)
+    uses them alone.
 
     Args:
         vocab_size (int, optional): Token ids. (default: the shipped vocabulary)
         num_targets (int, optional): Regression targets. (default: :obj:`1`)
-        mode (str, optional): ``"1d"``, ``"3d"`` or ``"both"``.
+        mode (str, optional): ``"1d"``, ``"3d"``, ``"both"`` or ``"2d"``
+            (neither sequence nor 3D: the 2D and descriptor branches only).
             (default: ``"both"``)
         encoder_3d (str, optional): ``"equivariant"`` (e3nn),
             ``"painn"`` or ``"dense"`` (Uni-Mol-style). (default:
@@ -120,7 +122,6 @@ class MMPolymer(torch.nn.Module):
             periodic=periodic, num_descriptors=num_descriptors,
             encoder_2d=encoder_2d,
             encoder_2d_kwargs=dict(encoder_2d_kwargs or {}))
-        self.mode = mode
         self.bonds = bonds
         self.periodic = periodic
         self.sequence_encoder = SequenceEncoder(vocab_size,
@@ -153,6 +154,7 @@ class MMPolymer(torch.nn.Module):
         # fine-tuning reads, so pretraining trains the projections it uses.
         self.contrastive = ContrastiveAlignment(fusion_channels,
                                                 fusion_channels)
+        self.mode = mode
 
     @property
     def project_1d(self) -> torch.nn.Module:
@@ -172,6 +174,8 @@ class MMPolymer(torch.nn.Module):
     def mode(self, value: str):
         if value not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        if value == "2d" and getattr(self, "encoder_2d", None) is None:
+            raise ValueError("mode='2d' needs the 2D branch (encoder_2d)")
         self._mode = value
 
     def config(self) -> Dict[str, Any]:
@@ -215,6 +219,8 @@ class MMPolymer(torch.nn.Module):
         mode = mode or self.mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "2d" and self.encoder_2d is None:
+            raise ValueError("mode='2d' needs the 2D branch (encoder_2d)")
         out: Dict[str, Tensor] = {}
         inputs: Dict[str, Tensor] = {}
         if mode in ("1d", "both"):

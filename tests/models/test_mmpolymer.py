@@ -151,8 +151,19 @@ def test_bond_graph_branch_joins_every_mode(batch, tmp_path):
     plain.load_state_dict(periodic.state_dict())
     assert not torch.allclose(periodic(batch, mode="1d")["pred"],
                               plain(batch, mode="1d")["pred"])
+    # mode="2d": the 2D branch alone (1D and 3D blocks zero).
+    alone = model.eval()(batch, mode="2d")
+    assert "pooled_1d" not in alone and "pooled_3d" not in alone
+    assert alone["fused"][:, :32].abs().sum() == 0
+    assert MMPolymer.load(path).config()["mode"] == "both"
+    two = MMPolymer(mode="2d", encoder_2d="gin", **SMALL)
+    assert two.mode == "2d" and two(batch)["pred"].shape == (4, 1)
     with pytest.raises(ValueError, match="encoder_2d"):
         MMPolymer(encoder_2d="gcn")
+    with pytest.raises(ValueError, match="2D branch"):
+        MMPolymer(mode="2d")
+    with pytest.raises(ValueError, match="2D branch"):
+        _descriptor_model()(batch, mode="2d")
 
 
 def test_cutoff_mismatch_is_rejected(batch):
