@@ -12,8 +12,8 @@ from mmpoly_geo.atomic import atomic_torch_save
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
 from mmpoly_geo.nn import (
-    AtomTypeHead, BondGraphEncoder, ContrastiveAlignment, CoordinateDenoisingHead,
-    DensePairEncoder, DescriptorEncoder, EncoderOutput, EquivariantEncoder,
+    AtomTypeHead, BondGraphEncoder, ContrastiveAlignment,
+    CoordinateDenoisingHead, DensePairEncoder, DescriptorEncoder, EncoderOutput, EquivariantEncoder,
     MaskedTokenHead, ModalityFusion, PaiNNEncoder, PropertyHead,
     SequenceEncoder)
 from mmpoly_geo.nn.typed_edges import NUM_EDGE_TYPES, typed_edges
@@ -38,8 +38,8 @@ class MMPolymer(torch.nn.Module):
     over P-SMILES tokens, a 3D encoder over the radius graph (whose edges
     carry their bond type, so the encoder sees chemistry as well as
     geometry) and optionally a :class:`~mmpoly_geo.nn.DescriptorEncoder` of
-    whole-polymer descriptors and a 2D encoder of the bond graph, fused by :class:`~mmpoly_geo.nn.ModalityFusion`
-    and followed by a property head; pretraining heads are attached too.
+    whole-polymer descriptors and a 2D encoder of the bond graph, fused by
+    :class:`~mmpoly_geo.nn.ModalityFusion` and followed by a property head; pretraining heads are attached too.
 
     With ``fusion="concat"`` (MMPolymer's choice) a modality left out by
     :obj:`mode` contributes zeros, and modality dropout in training teaches
@@ -172,11 +172,14 @@ class MMPolymer(torch.nn.Module):
 
     @mode.setter
     def mode(self, value: str):
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
-        if value == "2d" and getattr(self, "encoder_2d", None) is None:
-            raise ValueError("mode='2d' needs the 2D branch (encoder_2d)")
+        self._check_mode(value)
         self._mode = value
+
+    def _check_mode(self, mode: str):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "2d" and self.encoder_2d is None:
+            raise ValueError("mode='2d' needs the 2D branch (encoder_2d)")
 
     def config(self) -> Dict[str, Any]:
         """Constructor arguments (with the current mode)."""
@@ -217,10 +220,7 @@ class MMPolymer(torch.nn.Module):
         """:obj:`generator` drives modality dropout in training (default:
         the global RNG)."""
         mode = mode or self.mode
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if mode == "2d" and self.encoder_2d is None:
-            raise ValueError("mode='2d' needs the 2D branch (encoder_2d)")
+        self._check_mode(mode)
         out: Dict[str, Tensor] = {}
         inputs: Dict[str, Tensor] = {}
         if mode in ("1d", "both"):

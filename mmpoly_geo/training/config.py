@@ -118,9 +118,8 @@ def _merge(base: dict, update: dict, where: str, prefix: str = ""):
         if key not in base:
             raise ValueError(f"{where}: unknown setting {prefix + key!r}; "
                              f"known: {sorted(base)}")
-        if isinstance(base[key], dict) and key not in (
-                "sequence_kwargs", "encoder_3d_kwargs", "encoder_2d_kwargs",
-                "baseline_kwargs"):
+        # *_kwargs sections are constructor arguments: any key is allowed.
+        if isinstance(base[key], dict) and not key.endswith("_kwargs"):
             if not isinstance(value, dict):
                 raise ValueError(f"{where}: {prefix + key!r} must be a mapping")
             _merge(base[key], value, where, prefix + key + ".")
