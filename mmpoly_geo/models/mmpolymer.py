@@ -75,6 +75,9 @@ class MMPolymer(torch.nn.Module):
         num_descriptors (int, optional): Size :math:`D` of
             :obj:`data.descriptors`; :obj:`0` builds no descriptor branch.
             (default: :obj:`0`)
+        descriptor_kwargs (dict, optional): Arguments of the
+            :class:`~mmpoly_geo.nn.DescriptorEncoder` (``clip``,
+            ``count_std_floor``; ``dropout`` defaults to :obj:`dropout`).
         encoder_2d (str, optional): ``"gin"`` adds a
             :class:`~mmpoly_geo.nn.BondGraphEncoder` over the bond graph
             (with the periodic bond when :obj:`periodic`), fused as one more
@@ -95,6 +98,7 @@ class MMPolymer(torch.nn.Module):
                  dropout: float = 0.1, fusion: str = "concat",
                  modality_dropout: float = 0.1, bonds: Optional[bool] = None,
                  periodic: bool = False, num_descriptors: int = 0,
+                 descriptor_kwargs: Optional[Dict[str, Any]] = None,
                  encoder_2d: Optional[str] = None,
                  encoder_2d_kwargs: Optional[Dict[str, Any]] = None):
         super().__init__()
@@ -120,6 +124,7 @@ class MMPolymer(torch.nn.Module):
             encoder_3d_kwargs=dict(encoder_3d_kwargs or {}), dropout=dropout,
             fusion=fusion, modality_dropout=modality_dropout, bonds=bonds,
             periodic=periodic, num_descriptors=num_descriptors,
+            descriptor_kwargs=dict(descriptor_kwargs or {}),
             encoder_2d=encoder_2d,
             encoder_2d_kwargs=dict(encoder_2d_kwargs or {}))
         self.bonds = bonds
@@ -141,7 +146,8 @@ class MMPolymer(torch.nn.Module):
         self.descriptor_encoder = None
         if num_descriptors:
             self.descriptor_encoder = DescriptorEncoder(
-                num_descriptors, fusion_channels, dropout=dropout)
+                num_descriptors, fusion_channels,
+                **{"dropout": dropout, **self._config["descriptor_kwargs"]})
             modalities["descriptors"] = fusion_channels
         self.fusion = ModalityFusion(modalities, fusion_channels, fusion,
                                      modality_dropout)

@@ -17,14 +17,27 @@ class DescriptorScaler(torch.nn.Module):
         num_descriptors (int): Descriptors :math:`D`.
         clip (float, optional): Clip of standardised values.
             (default: :obj:`6.0`)
+        count_std_floor (float, optional): Floor of the fitted standard
+            deviation of count columns (integer-valued in all training rows:
+            Morgan bits, RDKit fragment counts). A count seen in few training
+            polymers has a tiny standard deviation, so without a floor one
+            occurrence becomes a :obj:`clip`-sized input, met by weights that
+            saw it a few times. :obj:`1.0` makes one occurrence of a rare
+            count about :math:`\operatorname{asinh}(1) = 0.88`; continuous
+            descriptors are never floored. (default: :obj:`0.0`)
 
     Shapes: :math:`[B, D]` -> :math:`[B, D]`; missing values (``NaN``) become
     0 (the mean) or stay ``NaN`` (:obj:`fill_missing=False`, for targets).
     """
-    def __init__(self, num_descriptors: int, clip: float = 6.0):
+    def __init__(self, num_descriptors: int, clip: float = 6.0,
+                 count_std_floor: float = 0.0):
         super().__init__()
+        if count_std_floor < 0:
+            raise ValueError(f"count_std_floor must be >= 0, got "
+                             f"{count_std_floor}")
         self.num_descriptors = num_descriptors
         self.clip = clip
+        self.count_std_floor = count_std_floor
         self.register_buffer("mean", torch.zeros(num_descriptors))
         self.register_buffer("std", torch.ones(num_descriptors))
 
@@ -41,12 +54,16 @@ class DescriptorScaler(torch.nn.Module):
     @torch.no_grad()
     def fit(self, descriptors: Tensor) -> "DescriptorScaler":
         """Sets the standardisation from :obj:`descriptors` :math:`[N, D]`
-        (``NaN`` ignored; constant columns get standard deviation 1)."""
+        (``NaN`` ignored; constant columns get standard deviation 1, count
+        columns at least :obj:`count_std_floor`)."""
         self._check(descriptors)
-        x = torch.asinh(descriptors.double())
+        raw = descriptors.double()
+        x = torch.asinh(raw)
         mean = torch.nanmean(x, 0)
         std = torch.sqrt(torch.nanmean((x - mean) ** 2, 0))
         mean = torch.nan_to_num(mean, nan=0.0)
+        counts = ((raw == raw.round()) | raw.isnan()).all(0)
+        std = torch.where(counts, std.clamp(min=self.count_std_floor), std)
         std = torch.where(torch.nan_to_num(std, nan=0.0) > 1e-6, std,
                           torch.ones_like(std))
         self.mean.copy_(mean.to(self.mean))
@@ -71,15 +88,19 @@ class DescriptorEncoder(torch.nn.Module):
         dropout (float, optional): Input dropout. (default: :obj:`0.1`)
         clip (float, optional): Clip of standardised values.
             (default: :obj:`6.0`)
+        count_std_floor (float, optional): Floor of the fitted standard
+            deviation of count columns (see :class:`DescriptorScaler`).
+            (default: :obj:`0.0`)
 
     Shapes: :math:`[B, D]` -> :math:`[B, H]`.
     """
     def __init__(self, in_channels: int, out_channels: int,
-                 dropout: float = 0.1, clip: float = 6.0):
+                 dropout: float = 0.1, clip: float = 6.0,
+                 count_std_floor: float = 0.0):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.scaler = DescriptorScaler(in_channels, clip)
+        self.scaler = DescriptorScaler(in_channels, clip, count_std_floor)
         self.mlp = torch.nn.Sequential(
             torch.nn.Dropout(dropout), torch.nn.Linear(in_channels, out_channels),
             torch.nn.SiLU(), torch.nn.Linear(out_channels, out_channels))

@@ -22,7 +22,7 @@ DEFAULTS: Dict[str, Any] = {
         "kind": "mmpolymer", "baseline_kwargs": {},
         "mode": "both", "encoder_3d": "equivariant", "fusion_channels": 128,
         "fusion": "concat", "modality_dropout": 0.1, "bonds": None,
-        "periodic": False, "descriptors": True,
+        "periodic": False, "descriptors": True, "descriptor_kwargs": {},
         "sequence_kwargs": {"hidden_channels": 128, "num_layers": 3,
                             "num_heads": 4, "dropout": 0.1},
         "encoder_3d_kwargs": {"hidden_channels": 64, "vector_channels": 16,
@@ -171,4 +171,5 @@ def resolve_model_config(config: Dict[str, Any], dataset) -> Dict[str, Any]:
         model["num_descriptors"] = width
     else:
         model.pop("descriptors", None)
+        model.pop("descriptor_kwargs", None)
     return model

@@ -87,8 +87,13 @@ def _descriptor_model(**kw):
 def test_concat_fusion_with_descriptors_serves_every_mode(batch, tmp_path):
     torch.manual_seed(0)
     d = batch.descriptors.size(1)
-    model = _descriptor_model(num_descriptors=d)
+    model = _descriptor_model(num_descriptors=d,
+                              descriptor_kwargs={"count_std_floor": 0.5})
     model.descriptor_encoder.fit(batch.descriptors)
+    d_ = batch.descriptors
+    counts = ((d_ == d_.round()) | d_.isnan()).all(0)
+    assert counts.any() and not counts.all()
+    assert model.descriptor_encoder.scaler.std[counts].min() >= 0.5
     model.eval()
     widths = {m: model(batch, mode=m)["fused"].shape for m in
               ("1d", "3d", "both")}

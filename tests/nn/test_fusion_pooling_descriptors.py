@@ -76,3 +76,22 @@ def test_descriptor_encoder_standardises_on_fit_and_handles_nan():
     assert torch.isnan(scaled[0, 0]) and torch.isfinite(scaled[0, 1:]).all()
     with pytest.raises(ValueError, match="shape"):
         enc(torch.zeros(2, 4))
+
+
+def test_count_std_floor_keeps_a_rare_count_from_becoming_a_clipped_input():
+    # A count seen in 1 of 100 training rows: standardised, one occurrence
+    # is ~10 standard deviations (clipped to 6); the floor keeps it near 1.
+    torch.manual_seed(0)
+    rare = torch.zeros(100, 2)
+    rare[0, 0] = 1.0
+    rare[:, 1] = torch.randn(100) * 0.01     # continuous and narrow
+    plain = DescriptorEncoder(2, 4).fit(rare).scaler
+    floored = DescriptorEncoder(2, 4, count_std_floor=1.0).fit(rare).scaler
+    one = torch.tensor([[1.0, 0.0]])
+    assert plain(one)[0, 0].item() == pytest.approx(6.0)
+    assert 0.5 < floored(one)[0, 0].item() < 1.0
+    assert floored.std[0].item() == 1.0
+    # Continuous columns keep their own scale, however narrow.
+    assert floored.std[1] == plain.std[1] < 0.1
+    with pytest.raises(ValueError, match="count_std_floor"):
+        DescriptorEncoder(1, 4, count_std_floor=-1.0)

@@ -86,9 +86,11 @@ def test_load_pretrained_names_mismatched_keys(tmp_path):
 
 
 def test_resolved_model_config_takes_cutoff_and_descriptors(polymers):
-    config = load_config(None, ["data.cutoff=4.0"])
+    config = load_config(None, ["data.cutoff=4.0",
+                                "model.descriptor_kwargs.count_std_floor=1.0"])
     model = resolve_model_config(config, polymers)
     assert model["encoder_3d_kwargs"]["cutoff"] == 4.0
+    assert model["descriptor_kwargs"] == {"count_std_floor": 1.0}
     assert model["num_descriptors"] == polymers[0].descriptors.size(1) > 0
     assert "descriptors" not in model
     off = resolve_model_config(load_config(None, ["model.descriptors=false"]),
