@@ -13,9 +13,9 @@ from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.tokenizer import PSmilesTokenizer
 from mmpoly_geo.nn import (
     AtomTypeHead, BondGraphEncoder, ContrastiveAlignment,
-    CoordinateDenoisingHead, DensePairEncoder, DescriptorEncoder, EncoderOutput, EquivariantEncoder,
-    MaskedTokenHead, ModalityFusion, PaiNNEncoder, PropertyHead,
-    SequenceEncoder)
+    CoordinateDenoisingHead, DensePairEncoder, DescriptorEncoder,
+    EncoderOutput, EquivariantEncoder, MaskedTokenHead, ModalityFusion,
+    PaiNNEncoder, PropertyHead, SequenceEncoder)
 from mmpoly_geo.nn.typed_edges import NUM_EDGE_TYPES, typed_edges
 
 ENCODERS_3D = {
@@ -39,7 +39,8 @@ class MMPolymer(torch.nn.Module):
     carry their bond type, so the encoder sees chemistry as well as
     geometry) and optionally a :class:`~mmpoly_geo.nn.DescriptorEncoder` of
     whole-polymer descriptors and a 2D encoder of the bond graph, fused by
-    :class:`~mmpoly_geo.nn.ModalityFusion` and followed by a property head; pretraining heads are attached too.
+    :class:`~mmpoly_geo.nn.ModalityFusion` and followed by a property head;
+    pretraining heads are attached too.
 
     With ``fusion="concat"`` (MMPolymer's choice) a modality left out by
     :obj:`mode` contributes zeros, and modality dropout in training teaches
