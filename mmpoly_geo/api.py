@@ -6,7 +6,6 @@ times), so calling :func:`predict` in a loop costs only the prediction.
 """
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Optional, Sequence, Union
 
 import pandas as pd
 
-from mmpoly_geo.models.predictor import Predictor
+from mmpoly_geo.models.predictor import Predictor, featurize_shared
 
 ModelSpec = Union[str, os.PathLike, Predictor,
                   Sequence[Union[str, os.PathLike, Predictor]]]
@@ -30,8 +29,8 @@ def predict(psmiles: Union[str, Sequence[str]], model: ModelSpec = None,
         model: The output folder of ``mmpoly-geo finetune`` (or one fold
             file, or a loaded :class:`~mmpoly_geo.models.Predictor`), or a
             list of them (e.g. one run per property); :obj:`None` uses the
-            models shipped with the package (``mmpoly-geo ship``), none of
-            which ships with this version yet.
+            models shipped with the package (``mmpoly-geo ship``; their
+            cards: ``mmpoly_geo/models/shipped/README.md``).
         properties (list of str, optional): Only these targets (all when
             :obj:`None`); a name no model predicts is an error.
         batch_size (int, optional): Polymers per forward pass.
@@ -98,17 +97,15 @@ def _run(psmiles, model, properties, batch_size):
                              f"predict {names}")
     out = pd.DataFrame({"psmiles": inputs})
     errors = [""] * len(inputs)
-    featurized = {}  # models with the same featurizer settings share it
-    for predictor in predictors:
+    several = len(predictors) > 1
+    predictors = [p for p in predictors
+                  if properties is None or set(p.output_names) & set(properties)]
+    for predictor, featurized in zip(predictors,
+                                     featurize_shared(predictors, inputs)):
         wanted = [t for t in predictor.output_names
                   if properties is None or t in properties]
-        if not wanted:
-            continue
-        key = json.dumps(predictor.featurizer.config(), sort_keys=True)
-        if key not in featurized:
-            featurized[key] = predictor.featurize(inputs)
         frame = predictor.predict(inputs, batch_size=batch_size,
-                                  featurized=featurized[key])
+                                  featurized=featurized)
         if "psmiles_canonical" not in out and \
                 "psmiles_canonical" in frame:
             out["psmiles_canonical"] = frame["psmiles_canonical"]
@@ -119,8 +116,8 @@ def _run(psmiles, model, properties, batch_size):
             # Each model has its own training polymers.
             for column in ("nn_similarity", "low_similarity"):
                 if column in frame:
-                    out[column if len(predictors) == 1
-                        else f"{t}_{column}"] = frame[column]
+                    out[f"{t}_{column}" if several
+                        else column] = frame[column]
         errors = [e or f for e, f in zip(errors, frame["error"])]
     out["error"] = errors
     return out

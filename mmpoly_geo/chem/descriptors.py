@@ -58,14 +58,39 @@ def morgan_counts(mols: Union[Chem.Mol, str, Sequence[Union[Chem.Mol, str]]],
     return np.stack([one(m) for m in mols])
 
 
+def descriptor_union(kinds: Sequence[str]) -> str:
+    """The smallest descriptor set holding every set in :obj:`kinds`."""
+    parts = {p for kind in kinds for p in _parts(kind)}
+    return "+".join(p for p in ("rdkit", "morgan") if p in parts) or "none"
+
+
+def descriptor_slice(kind: str, within: str) -> slice:
+    """Where the columns of descriptor set :obj:`kind` lie in a vector of the
+    set :obj:`within` (:func:`descriptor_vector` puts RDKit descriptors
+    first), so one featurisation serves models of both sets."""
+    have, want = _parts(within), _parts(kind)
+    if not set(want) <= set(have):
+        raise ValueError(f"descriptor set {kind!r} is not part of {within!r}")
+    sizes = {"rdkit": len(Descriptors._descList), "morgan": MORGAN_BITS}
+    start = {p: sum(sizes[q] for q in have[:i]) for i, p in enumerate(have)}
+    if not want:
+        return slice(0, 0)
+    return slice(start[want[0]], start[want[-1]] + sizes[want[-1]])
+
+
+def _parts(kind: str) -> List[str]:
+    if kind not in DESCRIPTOR_SETS:
+        raise ValueError(f"descriptors must be one of {DESCRIPTOR_SETS}, got "
+                         f"{kind!r}")
+    return [p for p in kind.split("+") if p != "none"]
+
+
 def descriptor_vector(kind: str, psmiles_mol: Chem.Mol,
                       capped_mol: Chem.Mol) -> np.ndarray:
     """The descriptor set :obj:`kind` (one of :data:`DESCRIPTOR_SETS`) as one
     float32 vector: RDKit descriptors of :obj:`capped_mol` (the repeat unit
     without dummy atoms) and/or Morgan counts of :obj:`psmiles_mol`."""
-    if kind not in DESCRIPTOR_SETS:
-        raise ValueError(f"descriptors must be one of {DESCRIPTOR_SETS}, got "
-                         f"{kind!r}")
+    _parts(kind)  # validates
     parts = []
     if "rdkit" in kind:
         parts.append(rdkit_descriptors(capped_mol))

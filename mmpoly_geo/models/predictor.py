@@ -2,6 +2,7 @@
 training stack (Lightning is not imported), so prediction starts fast."""
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -13,6 +14,7 @@ from torch import Tensor
 from torch_geometric.data import Batch
 
 from mmpoly_geo.atomic import atomic_torch_save
+from mmpoly_geo.chem.descriptors import descriptor_slice, descriptor_union
 from mmpoly_geo.chem.errors import row_failure_reason
 from mmpoly_geo.chem.similarity import (
     morgan_bits, nearest_neighbour_similarity)
@@ -237,14 +239,8 @@ class Predictor:
     def featurize(self, psmiles: Sequence[str]) -> List[Tuple[Any, str]]:
         """Per input, ``(PolymerData, "")`` or ``(None, reason)``; pass it to
         :meth:`predict` of every predictor with the same featurizer settings
-        to featurize once."""
-        out = []
-        for s in psmiles:
-            try:
-                out.append((self.featurizer(s), ""))
-            except Exception as exc:
-                out.append((None, row_failure_reason(exc)))
-        return out
+        to featurize once (several predictors: :func:`featurize_shared`)."""
+        return _featurize(self.featurizer, psmiles)
 
     @torch.no_grad()
     def predict(self, psmiles: Sequence[str], batch_size: int = 64,
@@ -315,3 +311,52 @@ class Predictor:
             if embed:
                 for d, v in enumerate(vectors[j]):
                     rows[i][f"emb_{d}"] = float(v)
+
+
+def featurize_shared(predictors: Sequence[Predictor], psmiles: Sequence[str]
+                     ) -> List[List[Tuple[Any, str]]]:
+    """The inputs' :meth:`Predictor.featurize` output for each predictor,
+    computed once for all predictors whose featurizer settings differ at most
+    in the descriptor set (conformer embedding is most of the cost): with the
+    union of their sets, each predictor then seeing its own columns."""
+    groups: Dict[str, List[int]] = {}
+    for i, predictor in enumerate(predictors):
+        settings = predictor.featurizer.config()
+        settings.pop("descriptors")
+        groups.setdefault(json.dumps(settings, sort_keys=True), []).append(i)
+    out: List[List[Tuple[Any, str]]] = [[] for _ in predictors]
+    for members in groups.values():
+        kinds = [predictors[i].featurizer.descriptors for i in members]
+        union = descriptor_union(kinds)
+        featurizer = next(
+            (predictors[i].featurizer for i in members
+             if predictors[i].featurizer.descriptors == union), None)
+        if featurizer is None:
+            featurizer = PolymerFeaturizer(**dict(
+                predictors[members[0]].featurizer.model_settings(),
+                descriptors=union))
+        shared = _featurize(featurizer, psmiles)
+        for i, kind in zip(members, kinds):
+            out[i] = shared if kind == union else [
+                (None if item is None else
+                 _with_descriptors(item, descriptor_slice(kind, union)), error)
+                for item, error in shared]
+    return out
+
+
+def _featurize(featurizer: PolymerFeaturizer, psmiles: Sequence[str]
+               ) -> List[Tuple[Any, str]]:
+    out = []
+    for s in psmiles:
+        try:
+            out.append((featurizer(s), ""))
+        except Exception as exc:
+            out.append((None, row_failure_reason(exc)))
+    return out
+
+
+def _with_descriptors(item, columns: slice):
+    """A shallow copy of :obj:`item` keeping only those descriptor columns."""
+    item = copy.copy(item)
+    item.descriptors = item.descriptors[:, columns]
+    return item
