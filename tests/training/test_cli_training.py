@@ -382,3 +382,20 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     assert "pooled into out-of-fold ensembles of 2" in card["calibration_source"]
     assert card["cross_validation"]["metrics"]["rmse"]["n"] == 4  # 2 x 2 folds
     assert card["calibration"]["k1"] > 0
+    # A second shipped model whose featurizer differs only in its descriptor
+    # set (RDKit only, GIN branch alone): one shared featurisation serves
+    # both, and its predictions equal those of its own featurisation.
+    csv_2d = tmp_path / "tiny2d.csv"
+    csv_2d.write_text(tiny_csv.read_text())
+    assert main(["ship", "--config", str(tiny_config), "--csv", str(csv_2d),
+                 "--target", "value", "--set", "optim.max_epochs=2",
+                 "data.descriptors=rdkit", "model.encoder_2d=gin",
+                 "model.mode=2d", "--out", str(tmp_path / "ship2d"),
+                 "--install"]) == 0
+    api._shipped.cache_clear()
+    both = api.predict(["*CC(*)c1ccccc1", "**"])
+    alone = api.predict(["*CC(*)c1ccccc1", "**"], model=shipped / "tiny2d")
+    assert both.tiny2d[0] == pytest.approx(alone.tiny2d[0], rel=1e-5)
+    tiny_alone = api.predict(["*CC(*)c1ccccc1"], model=shipped / "tiny")
+    assert both.tiny[0] == pytest.approx(tiny_alone.tiny[0], rel=1e-5)
+    assert both.error[1] and pd.isna(both.tiny2d[1])
