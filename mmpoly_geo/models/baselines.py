@@ -48,6 +48,16 @@ class GINBaseline(_Baseline):
                                 data.num_graphs)
         return {"fused": fused, "pred": self.head(fused)}
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Fold models saved before the GIN became a BondGraphEncoder (commit
+        # b19b0b1) hold the same layers at the top level: resuming such a
+        # run would otherwise fail on its finished folds.
+        for old in ("atom_encoder.", "gnn."):
+            for key in [k for k in state_dict if k.startswith(prefix + old)]:
+                state_dict[prefix + "encoder." + key[len(prefix):]] = \
+                    state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
 
 class _RadiusInteractionGraph(torch.nn.Module):
     """SchNet's ``interaction_graph`` from our radius graph (no pyg-lib)."""

@@ -177,3 +177,17 @@ def test_cutoff_mismatch_is_rejected(batch):
     with pytest.raises(ValueError, match="cutoff 4 A"):
         model(batch)  # the batch's radius graph was built at 4 A
     assert model(batch, mode="1d")["pred"].shape == (4, 1)
+
+
+def test_gin_baseline_loads_weights_of_its_earlier_layout(batch):
+    from mmpoly_geo.models.baselines import GINBaseline
+
+    torch.manual_seed(0)
+    model = GINBaseline(hidden_channels=16, num_layers=2).eval()
+    # Before the BondGraphEncoder refactor its layers sat at the top level.
+    old = {k.removeprefix("encoder."): v for k, v in model.state_dict().items()}
+    assert any(k.startswith("gnn.") for k in old)
+    fresh = GINBaseline(hidden_channels=16, num_layers=2).eval()
+    fresh.load_state_dict(old, strict=True)  # raises on any mismatch
+    with torch.no_grad():
+        assert torch.equal(fresh(batch)["pred"], model(batch)["pred"])
