@@ -71,7 +71,7 @@ def descriptor_slice(kind: str, within: str) -> slice:
     have, want = _parts(within), _parts(kind)
     if not set(want) <= set(have):
         raise ValueError(f"descriptor set {kind!r} is not part of {within!r}")
-    sizes = {"rdkit": len(Descriptors._descList), "morgan": MORGAN_BITS}
+    sizes = {"rdkit": len(rdkit_descriptor_names()), "morgan": MORGAN_BITS}
     start = {p: sum(sizes[q] for q in have[:i]) for i, p in enumerate(have)}
     if not want:
         return slice(0, 0)
@@ -90,12 +90,10 @@ def descriptor_vector(kind: str, psmiles_mol: Chem.Mol,
     """The descriptor set :obj:`kind` (one of :data:`DESCRIPTOR_SETS`) as one
     float32 vector: RDKit descriptors of :obj:`capped_mol` (the repeat unit
     without dummy atoms) and/or Morgan counts of :obj:`psmiles_mol`."""
-    _parts(kind)  # validates
-    parts = []
-    if "rdkit" in kind:
-        parts.append(rdkit_descriptors(capped_mol))
-    if "morgan" in kind:
-        parts.append(morgan_counts(psmiles_mol))
+    compute = {"rdkit": lambda: rdkit_descriptors(capped_mol),
+               "morgan": lambda: morgan_counts(psmiles_mol)}
+    # In the order of the set's name, as descriptor_slice expects.
+    parts = [compute[p]() for p in _parts(kind)]
     if not parts:
         return np.zeros(0, dtype=np.float32)
     with np.errstate(over="ignore"):  # e.g. Ipc beyond float32: becomes inf
