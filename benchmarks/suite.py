@@ -41,7 +41,8 @@ code that made them; delete a run folder to redo it); unfinished ones resume
 stopped, and several
 suites with disjoint ``--datasets``/``--models`` can share one ``--out``
 (e.g. one process per core); ``--report-only`` then tabulates whatever is
-finished without training.
+finished without training, taking runs whose folder is absent (run folders
+are not committed) from the ``metrics.csv`` already in ``--out``.
 """
 import argparse
 import json
@@ -172,8 +173,9 @@ def main():
                         help="also run the ablations of ours")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: tabulate the finished runs and "
-                             "list the missing ones")
+                        help="train nothing: tabulate the finished runs (and "
+                             "those recorded in --out's metrics.csv whose "
+                             "folder is absent) and list the missing ones")
     parser.add_argument("--out", default="benchmarks/results/accuracy")
     parser.add_argument("--root", default="data")
     parser.add_argument("--set", nargs="*", default=[],
@@ -207,7 +209,12 @@ def main():
         models = {m + suffix: o + [f"finetune.only_folds={folds}"]
                   for m, o in models.items()}
     start = time.perf_counter()
-    rows, missing = [], []
+    # Run folders are not committed; metrics.csv is the record of every
+    # reported run (its config.yaml is kept under configs/).
+    record = (pd.read_csv(out / "metrics.csv")
+              if args.report_only and (out / "metrics.csv").is_file()
+              else None)
+    rows, missing, recorded = [], [], []
     for dataset in args.datasets:
         source = [f"data.name={dataset}"]
         if args.quick:
@@ -234,7 +241,15 @@ def main():
                 # runs are reported as they are, never retrained.
                 finished = (run_dir / f"summary{tag}.json").is_file()
                 if args.report_only and not finished:
-                    missing.append(f"{dataset} {name} seed {seed}")
+                    kept = recorded_rows(record, dataset, name, seed,
+                                         with_rf=not rf_reported)
+                    if kept is None:
+                        missing.append(f"{dataset} {name} seed {seed}")
+                    else:
+                        recorded.append(f"{dataset} {name} seed {seed}")
+                        rf_reported = (rf_reported
+                                       or "rf_morgan" in set(kept.model))
+                        rows.append(kept)
                     continue
                 if not finished:
                     run_finetune(config, run_dir, resume=True)
@@ -255,6 +270,9 @@ def main():
                 if not args.report_only and not finished:
                     print(f"{dataset} {name} seed {seed}: "
                           f"{time.perf_counter() - t0:.0f} s", flush=True)
+    if recorded:
+        print(f"reported from {out / 'metrics.csv'}, no run folder here "
+              f"({len(recorded)}): " + ", ".join(recorded))
     if missing:
         print(f"not finished ({len(missing)}): " + ", ".join(missing))
     if not rows:
@@ -269,10 +287,25 @@ def main():
          "models": list(models), "seeds": args.seeds, "quick": args.quick,
          "set": args.set,
          "report_only": args.report_only, "missing": missing,
+         "recorded": recorded,
          "seconds": seconds}, indent=2))
     print(table)
     print(f"\n{seconds:.0f} s; wrote {out / 'metrics.csv'}, "
           f"{out / 'results.md'}, {out / 'rmse.png'}")
+
+
+def recorded_rows(record, dataset, name, seed, with_rf):
+    """Rows of the run ``(dataset, name, seed)`` in an earlier
+    ``metrics.csv`` (``record``): the model's own rows and its ``NAME+...``
+    blends, and the forest's rows of that data set and seed if
+    ``with_rf``; ``None`` when the record has no row of the model."""
+    if record is None:
+        return None
+    run = record[(record.dataset == dataset) & (record.seed == seed)]
+    own = (run.model == name) | run.model.str.startswith(name + "+")
+    if not own.any():
+        return None
+    return run[own | ((run.model == "rf_morgan") & with_rf)]
 
 
 def write_table(metrics, datasets, path):

@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end on tiny settings (no timing asserted)."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,6 +138,21 @@ def test_suite_quick_mode(tmp_path):
     report = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     assert report.model.value_counts().to_dict() == {
         "ours": 4, "rf_morgan": 4, "gin": 2}
+
+    # Run folders are not committed: without them the same report comes
+    # from the metrics.csv already there (the forest once per seed).
+    shutil.rmtree(tmp_path / "suite" / "runs")
+    out = _run("benchmarks/suite.py", "--quick", "--report-only",
+               "--datasets", "Eat", "Eea", "--models", "ours", "gin",
+               "--seeds", "0", "1", "--out", str(tmp_path / "suite"),
+               "--root", str(tmp_path / "d"))
+    assert ("no run folder here (3): Eat ours seed 0, Eat gin seed 0, "
+            "Eat ours seed 1" in out)
+    again = pd.read_csv(tmp_path / "suite" / "metrics.csv")
+    key = ["dataset", "seed", "model", "fold"]
+    pd.testing.assert_frame_equal(
+        again.sort_values(key, ignore_index=True),
+        report.sort_values(key, ignore_index=True))
 
 
 def test_suite_pretrained_variants():
