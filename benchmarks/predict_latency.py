@@ -66,9 +66,18 @@ def main():
     model = ["--model", args.model] if args.model else []
     end_to_end = _fresh(["-m", "mmpoly_geo.cli", "predict", args.psmiles,
                          *model], n)
+    # Where the prediction path's import time goes (each cumulative): PyG's
+    # top-level import loads torch._dynamo (torch_geometric.isinstance).
+    layers = {"torch": "import torch",
+              "+ torch._dynamo": "import torch, torch._dynamo",
+              "+ torch_geometric": "import torch_geometric",
+              "+ rdkit, pandas": "import torch_geometric, rdkit.Chem, pandas"}
+    cumulative = {k: _fresh(["-c", code], n) for k, code in layers.items()}
     print(f"fresh process (median of {n}): bare Python {bare:.2f} s; "
           f"imports of the prediction path {prediction:.2f} s vs the "
           f"training stack {training:.2f} s ({training / prediction:.2f}x)")
+    print("  of which (cumulative imports): " + ", ".join(
+        f"{k} {v:.2f} s" for k, v in cumulative.items()))
     print(f"end to end 'mmpoly-geo predict {args.psmiles}"
           f"{' --model ...' if args.model else ''}': "
           f"{end_to_end:.2f} s -> {end_to_end / TARGET_END_TO_END:.2f} of the "
