@@ -30,7 +30,8 @@ Usage::
     python benchmarks/suite.py [--datasets Eea Ei ...] [--models gin ours ...]
         [--seeds 0 1 2] [--pretrained [LABEL=]runs/pre ...] [--folds 0]
         [--quick]
-        [--report-only] [--out benchmarks/results/accuracy]
+        [--report-only] [--average ours,ours_gin2d_rdkit ...]
+        [--out benchmarks/results/accuracy]
         [--set optim.max_epochs=200 ...] [--label long]
 
 ``--quick`` (used by the tests): 40 polymers per data set, 2 folds, 1 epoch,
@@ -43,6 +44,9 @@ suites with disjoint ``--datasets``/``--models`` can share one ``--out``
 (e.g. one process per core); ``--report-only`` then tabulates whatever is
 finished without training, taking runs whose folder is absent (run folders
 are not committed) from the ``metrics.csv`` already in ``--out``.
+``--average A,B`` adds rows ``mean(A,B)``: the equal-weight average of two
+finished runs' test-fold predictions, fold by fold (an ensemble of two
+configurations; the weights are fixed, so nothing is chosen on test folds).
 """
 import argparse
 import json
@@ -57,6 +61,7 @@ from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 from mmpoly_geo.training import load_config, run_finetune
 from mmpoly_geo.training.cross_validation import (
     SELECT_ON_TEST_TAG, output_tag)
+from mmpoly_geo.training.metrics import regression_metrics
 
 #: The training protocol before the accuracy work (issue 9).
 OLD_PROTOCOL = ["optim.lr=5e-4", "optim.weight_decay=1e-4",
@@ -183,6 +188,12 @@ def main():
                              "invocation trains (finished runs are reported "
                              "as they are: name a new setting with --label)")
     parser.add_argument(
+        "--average", nargs="+", default=[], metavar="ROW,ROW[,...]",
+        help="also report rows mean(ROW,ROW): the equal-weight average of "
+             "those finished runs' test-fold predictions, fold by fold (same "
+             "seed, same folds; the weights are fixed, nothing is chosen on "
+             "the test fold)")
+    parser.add_argument(
         "--label",
         help="rows (and run folders) MODEL_LABEL: a --set variant compared "
              "with MODEL on the same folds")
@@ -270,6 +281,22 @@ def main():
                 if not args.report_only and not finished:
                     print(f"{dataset} {name} seed {seed}: "
                           f"{time.perf_counter() - t0:.0f} s", flush=True)
+    for spec in args.average:
+        parts = spec.split(",")
+        name = f"mean({','.join(parts)})"
+        for dataset in args.datasets:
+            for seed in args.seeds:
+                found = averaged_rows(out / "runs" / dataset, parts, seed)
+                if found is None:
+                    found = recorded_rows(record, dataset, name, seed,
+                                          with_rf=False)
+                    if found is not None:
+                        recorded.append(f"{dataset} {name} seed {seed}")
+                if found is None:
+                    missing.append(f"{dataset} {name} seed {seed}")
+                    continue
+                rows.append(found.assign(model=name, dataset=dataset,
+                                         seed=seed))
     if recorded:
         print(f"reported from {out / 'metrics.csv'}, no run folder here "
               f"({len(recorded)}): " + ", ".join(recorded))
@@ -292,6 +319,32 @@ def main():
     print(table)
     print(f"\n{seconds:.0f} s; wrote {out / 'metrics.csv'}, "
           f"{out / 'results.md'}, {out / 'rmse.png'}")
+
+
+def averaged_rows(runs, names, seed):
+    """Per-fold metrics of the equal-weight average of the test-fold
+    predictions of the finished runs ``runs/NAME/seedSEED`` (``None`` unless
+    all are finished); the runs must hold the same test folds."""
+    frames = []
+    for name in names:
+        run = runs / name / f"seed{seed}"
+        if not (run / "summary.json").is_file():
+            return None
+        pred = pd.read_csv(run / "predictions.csv")
+        frames.append(pred[pred.model == "mmpolymer"]
+                      .set_index(["fold", "row", "target"]).sort_index())
+    first = frames[0]
+    for name, other in zip(names[1:], frames[1:]):
+        if not other.index.equals(first.index):
+            raise SystemExit(f"--average: {name} seed {seed} holds other "
+                             f"test folds than {names[0]}")
+    mean = sum(f["pred"] for f in frames) / len(frames)
+    rows = []
+    for fold, y in first["y"].groupby(level="fold"):
+        rows.append(dict(fold=fold, n_test=len(y),
+                         **regression_metrics(y.to_numpy(),
+                                              mean.loc[fold].to_numpy())))
+    return pd.DataFrame(rows)
 
 
 def recorded_rows(record, dataset, name, seed, with_rf):

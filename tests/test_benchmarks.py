@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -127,27 +128,40 @@ def test_suite_quick_mode(tmp_path):
         bad.stderr
 
     # --report-only tabulates finished runs, trains nothing, names the rest;
-    # seeds are pooled (2 folds x 2 seeds).
-    out = _run("benchmarks/suite.py", "--quick", "--report-only",
-               "--datasets", "Eat", "Eea", "--models", "ours", "gin",
-               "--seeds", "0", "1", "--out", str(tmp_path / "suite"),
-               "--root", str(tmp_path / "d"))
-    assert ("not finished (5): Eat gin seed 1, Eea ours seed 0, Eea gin "
-            "seed 0, Eea ours seed 1, Eea gin seed 1" in out)
+    # seeds are pooled (2 folds x 2 seeds); --average adds the fold-by-fold
+    # mean of two finished runs' predictions where both are finished.
+    report_args = ("benchmarks/suite.py", "--quick", "--report-only",
+                   "--datasets", "Eat", "Eea", "--models", "ours", "gin",
+                   "--seeds", "0", "1", "--average", "ours,gin", "--out",
+                   str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    out = _run(*report_args)
+    assert ("not finished (8): Eat gin seed 1, Eea ours seed 0, Eea gin "
+            "seed 0, Eea ours seed 1, Eea gin seed 1, Eat mean(ours,gin) "
+            "seed 1, Eea mean(ours,gin) seed 0, Eea mean(ours,gin) seed 1"
+            in out)
     assert not (tmp_path / "suite" / "runs" / "Eea").exists()
     report = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     assert report.model.value_counts().to_dict() == {
-        "ours": 4, "rf_morgan": 4, "gin": 2}
+        "ours": 4, "rf_morgan": 4, "gin": 2, "mean(ours,gin)": 2}
+    runs = tmp_path / "suite" / "runs" / "Eat"
+    preds = [pd.read_csv(runs / m / "seed0" / "predictions.csv")
+             .query("model == 'mmpolymer'").sort_values(["fold", "row"],
+                                                        ignore_index=True)
+             for m in ("ours", "gin")]
+    both = preds[0].assign(pred=(preds[0].pred + preds[1].pred) / 2)
+    expected = both.groupby("fold").apply(
+        lambda g: ((g.pred - g.y) ** 2).mean() ** 0.5).to_numpy()
+    averaged = report[report.model == "mean(ours,gin)"].sort_values("fold")
+    assert averaged.rmse.to_numpy() == pytest.approx(expected)
+    assert not np.allclose(averaged.rmse.to_numpy(), report[
+        (report.model == "ours") & (report.seed == 0)].rmse.to_numpy())
 
     # Run folders are not committed: without them the same report comes
     # from the metrics.csv already there (the forest once per seed).
     shutil.rmtree(tmp_path / "suite" / "runs")
-    out = _run("benchmarks/suite.py", "--quick", "--report-only",
-               "--datasets", "Eat", "Eea", "--models", "ours", "gin",
-               "--seeds", "0", "1", "--out", str(tmp_path / "suite"),
-               "--root", str(tmp_path / "d"))
-    assert ("no run folder here (3): Eat ours seed 0, Eat gin seed 0, "
-            "Eat ours seed 1" in out)
+    out = _run(*report_args)
+    assert ("no run folder here (4): Eat ours seed 0, Eat gin seed 0, "
+            "Eat ours seed 1, Eat mean(ours,gin) seed 0" in out)
     again = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     key = ["dataset", "seed", "model", "fold"]
     pd.testing.assert_frame_equal(
