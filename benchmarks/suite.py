@@ -43,7 +43,9 @@ stopped, and several
 suites with disjoint ``--datasets``/``--models`` can share one ``--out``
 (e.g. one process per core); ``--report-only`` then tabulates whatever is
 finished without training, taking runs whose folder is absent (run folders
-are not committed) from the ``metrics.csv`` already in ``--out``.
+are not committed) from ``record.csv`` in ``--out`` (every run ever reported
+there; ``metrics.csv``, ``results.md`` and ``rmse.png`` show this
+invocation's runs).
 ``--average A,B`` adds rows ``mean(A,B)``: the equal-weight average of two
 finished runs' test-fold predictions, fold by fold (an ensemble of two
 configurations; the weights are fixed, so nothing is chosen on test folds).
@@ -78,6 +80,10 @@ MODELS = {
     "ours_before": ["model.fusion=mean", "model.bonds=false"]
     + NO_DESCRIPTORS + OLD_PROTOCOL,
 }
+#: Per-fold metrics of every run reported in ``--out`` (each invocation
+#: adds or replaces its runs): what ``--report-only`` takes for runs whose
+#: folder is absent (run folders are not committed).
+RECORD = "record.csv"
 #: Ablations of ``ours``: each change of the accuracy work switched back (or
 #: an option switched on), Table 4 star handling, oligomer input, number of
 #: conformers averaged at evaluation.
@@ -179,8 +185,8 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: tabulate the finished runs (and "
-                             "those recorded in --out's metrics.csv whose "
-                             "folder is absent) and list the missing ones")
+                             "those in --out's record.csv whose folder is "
+                             "absent) and list the missing ones")
     parser.add_argument("--out", default="benchmarks/results/accuracy")
     parser.add_argument("--root", default="data")
     parser.add_argument("--set", nargs="*", default=[],
@@ -220,10 +226,9 @@ def main():
         models = {m + suffix: o + [f"finetune.only_folds={folds}"]
                   for m, o in models.items()}
     start = time.perf_counter()
-    # Run folders are not committed; metrics.csv is the record of every
-    # reported run (its config.yaml is kept under configs/).
-    record = (pd.read_csv(out / "metrics.csv")
-              if args.report_only and (out / "metrics.csv").is_file()
+    # Run folders are not committed; record.csv keeps the per-fold metrics
+    # of every run ever reported here (its config.yaml under configs/).
+    record = (pd.read_csv(out / RECORD) if (out / RECORD).is_file()
               else None)
     rows, missing, recorded = [], [], []
     for dataset in args.datasets:
@@ -298,7 +303,7 @@ def main():
                 rows.append(found.assign(model=name, dataset=dataset,
                                          seed=seed))
     if recorded:
-        print(f"reported from {out / 'metrics.csv'}, no run folder here "
+        print(f"reported from {out / RECORD}, no run folder here "
               f"({len(recorded)}): " + ", ".join(recorded))
     if missing:
         print(f"not finished ({len(missing)}): " + ", ".join(missing))
@@ -306,6 +311,7 @@ def main():
         raise SystemExit(f"no finished runs under {out / 'runs'}")
     metrics = pd.concat(rows, ignore_index=True)
     metrics.to_csv(out / "metrics.csv", index=False)
+    update_record(record, metrics, out / RECORD)
     table = write_table(metrics, args.datasets, out / "results.md")
     plot(metrics, out / "rmse.png")
     seconds = time.perf_counter() - start
@@ -347,9 +353,22 @@ def averaged_rows(runs, names, seed):
     return pd.DataFrame(rows)
 
 
+def update_record(record, metrics, path):
+    """Writes :data:`RECORD`: the earlier record with the runs of
+    :obj:`metrics` (keyed by data set, model and seed) replaced or added."""
+    key = ["dataset", "model", "seed"]
+    if record is not None:
+        new = pd.MultiIndex.from_frame(metrics[key])
+        old = pd.MultiIndex.from_frame(record[key])
+        metrics = pd.concat([record[~old.isin(new)], metrics],
+                            ignore_index=True)
+    metrics.sort_values(key + ["fold"], kind="stable").to_csv(path,
+                                                               index=False)
+
+
 def recorded_rows(record, dataset, name, seed, with_rf):
-    """Rows of the run ``(dataset, name, seed)`` in an earlier
-    ``metrics.csv`` (``record``): the model's own rows and its ``NAME+...``
+    """Rows of the run ``(dataset, name, seed)`` in the record
+    (:data:`RECORD`): the model's own rows and its ``NAME+...``
     blends, and the forest's rows of that data set and seed if
     ``with_rf``; ``None`` when the record has no row of the model."""
     if record is None:

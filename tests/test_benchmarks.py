@@ -157,7 +157,8 @@ def test_suite_quick_mode(tmp_path):
         (report.model == "ours") & (report.seed == 0)].rmse.to_numpy())
 
     # Run folders are not committed: without them the same report comes
-    # from the metrics.csv already there (the forest once per seed).
+    # from record.csv, which every invocation above added its runs to (the
+    # forest once per seed).
     shutil.rmtree(tmp_path / "suite" / "runs")
     out = _run(*report_args)
     assert ("no run folder here (4): Eat ours seed 0, Eat gin seed 0, "
