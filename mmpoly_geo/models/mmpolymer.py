@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -73,9 +73,14 @@ class MMPolymer(torch.nn.Module):
         periodic (bool, optional): Add the periodic closure bond (the repeat
             unit's two ends, :obj:`data.periodic_edge_index`) to the 3D
             encoder's edges (needs :obj:`bonds`). (default: :obj:`False`)
-        num_descriptors (int, optional): Size :math:`D` of
-            :obj:`data.descriptors`; :obj:`0` builds no descriptor branch.
+        num_descriptors (int, optional): Number :math:`D` of descriptors
+            the branch reads; :obj:`0` builds no descriptor branch.
             (default: :obj:`0`)
+        descriptor_columns (list, optional): ``[start, stop]``: the columns
+            of :obj:`data.descriptors` the branch reads (``stop - start ==
+            num_descriptors``), so models reading different descriptor sets
+            (e.g. RDKit only, of RDKit + Morgan) share one featurisation.
+            (default: :obj:`None`: all columns)
         descriptor_kwargs (dict, optional): Arguments of the
             :class:`~mmpoly_geo.nn.DescriptorEncoder` (``clip``,
             ``count_std_floor``; ``dropout`` defaults to :obj:`dropout`).
@@ -99,6 +104,7 @@ class MMPolymer(torch.nn.Module):
                  dropout: float = 0.1, fusion: str = "concat",
                  modality_dropout: float = 0.1, bonds: Optional[bool] = None,
                  periodic: bool = False, num_descriptors: int = 0,
+                 descriptor_columns: Optional[Sequence[int]] = None,
                  descriptor_kwargs: Optional[Dict[str, Any]] = None,
                  encoder_2d: Optional[str] = None,
                  encoder_2d_kwargs: Optional[Dict[str, Any]] = None):
@@ -116,6 +122,15 @@ class MMPolymer(torch.nn.Module):
                              f"(got {encoder_3d!r}); set bonds=False")
         if periodic and not bonds:
             raise ValueError("periodic=True needs bonds=True")
+        if descriptor_columns is not None:
+            descriptor_columns = [int(c) for c in descriptor_columns]
+            if (len(descriptor_columns) != 2 or descriptor_columns[0] < 0
+                    or descriptor_columns[1] - descriptor_columns[0]
+                    != num_descriptors):
+                raise ValueError(
+                    f"descriptor_columns must be [start, stop] with stop - "
+                    f"start = num_descriptors ({num_descriptors}), got "
+                    f"{descriptor_columns}")
         if vocab_size is None:
             vocab_size = len(PSmilesTokenizer())
         self._config = dict(
@@ -125,6 +140,7 @@ class MMPolymer(torch.nn.Module):
             encoder_3d_kwargs=dict(encoder_3d_kwargs or {}), dropout=dropout,
             fusion=fusion, modality_dropout=modality_dropout, bonds=bonds,
             periodic=periodic, num_descriptors=num_descriptors,
+            descriptor_columns=descriptor_columns,
             descriptor_kwargs=dict(descriptor_kwargs or {}),
             encoder_2d=encoder_2d,
             encoder_2d_kwargs=dict(encoder_2d_kwargs or {}))
@@ -162,6 +178,20 @@ class MMPolymer(torch.nn.Module):
         self.contrastive = ContrastiveAlignment(fusion_channels,
                                                 fusion_channels)
         self.mode = mode
+
+    def select_descriptors(self, descriptors: Tensor) -> Tensor:
+        """The columns of :obj:`descriptors` :math:`[B, D']` the descriptor
+        branch reads (see :obj:`descriptor_columns`): :math:`[B, D]`."""
+        columns = self._config["descriptor_columns"]
+        if columns is None:
+            return descriptors
+        if descriptors.size(-1) < columns[1]:
+            raise ValueError(
+                f"this model reads columns {columns[0]}:{columns[1]} of "
+                f"data.descriptors, which has {descriptors.size(-1)}; process "
+                f"the data with the featurizer's descriptors setting used in "
+                f"training")
+        return descriptors[:, columns[0]:columns[1]]
 
     @property
     def project_1d(self) -> torch.nn.Module:
@@ -250,6 +280,8 @@ class MMPolymer(torch.nn.Module):
                 getattr(data, "num_graphs", 1))[1]
         if self.descriptor_encoder is not None:
             descriptors = getattr(data, "descriptors", None)
+            if descriptors is not None:
+                descriptors = self.select_descriptors(descriptors)
             if descriptors is None or descriptors.size(-1) != \
                     self.descriptor_encoder.in_channels:
                 raise ValueError(

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import yaml
 
 from mmpoly_geo.atomic import atomic_write_text
+from mmpoly_geo.chem.descriptors import descriptor_slice
 
 #: The default configuration (small enough for a laptop CPU).
 DEFAULTS: Dict[str, Any] = {
@@ -45,6 +46,7 @@ DEFAULTS: Dict[str, Any] = {
         "pretrained": None, "freeze": "none", "encoder_lr_scale": 1.0,
         "baselines": ["rf"], "eval_conformers": None,
         "ensemble": 1, "select_on_test": False, "blend": "none",
+        "members": None,
     },
     "pretrain": {
         "val_fraction": 0.05, "mask_prob": 0.15, "noise": 1.0,
@@ -129,6 +131,46 @@ def _merge(base: dict, update: dict, where: str, prefix: str = ""):
             base[key] = value
 
 
+#: The sections a ``finetune.members`` entry may change: the members of a
+#: fold share the data (one featurisation) and the split.
+MEMBER_SECTIONS = ("model", "optim")
+
+
+def member_configs(config: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The configurations of the models trained per fold: for each entry of
+    ``finetune.members`` (a mapping of ``model``/``optim`` settings that
+    differ from the run's; none: the run's own configuration),
+    ``finetune.ensemble`` seeds (``seed``, ``seed + 1000``, ...).
+
+    Raises:
+        ValueError: an entry that is not a mapping or changes another
+            section, or an unknown setting.
+    """
+    members = config["finetune"].get("members")
+    if members is None:
+        members = [{}]
+    if not isinstance(members, list) or not members:
+        raise ValueError(f"finetune.members must be a non-empty list of "
+                         f"mappings (or null), got {members!r}")
+    out = []
+    for i, member in enumerate(members):
+        member = member or {}
+        if not isinstance(member, dict):
+            raise ValueError(f"finetune.members[{i}] must be a mapping of "
+                             f"settings, got {member!r}")
+        other = sorted(set(member) - set(MEMBER_SECTIONS))
+        if other:
+            raise ValueError(
+                f"finetune.members[{i}] may change only "
+                f"{'/'.join(MEMBER_SECTIONS)} (the members of a fold share "
+                f"the data and the split), not {other}")
+        merged = copy.deepcopy(config)
+        _merge(merged, copy.deepcopy(member), f"finetune.members[{i}]")
+        for k in range(int(config["finetune"]["ensemble"])):
+            out.append(dict(merged, seed=config["seed"] + 1000 * k))
+    return out
+
+
 def save_config(config: Dict[str, Any], path: Path):
     """Writes the resolved configuration as YAML."""
     atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))
@@ -158,8 +200,9 @@ def resolve_model_config(config: Dict[str, Any], dataset) -> Dict[str, Any]:
         kwargs["cutoff"] = cutoff
     model["encoder_3d_kwargs"] = kwargs
     if ours:
-        width = 0
-        if model.pop("descriptors", False):
+        width, columns = 0, None
+        wanted = model.pop("descriptors", False)
+        if wanted:
             descriptors = (getattr(dataset[0], "descriptors", None)
                            if len(dataset) else None)
             width = 0 if descriptors is None else int(descriptors.size(-1))
@@ -168,7 +211,18 @@ def resolve_model_config(config: Dict[str, Any], dataset) -> Dict[str, Any]:
                     "model.descriptors=true needs descriptors in the data: "
                     "set data.descriptors (rdkit, morgan or rdkit+morgan) or "
                     "model.descriptors=false")
+            have = config["data"]["descriptors"]
+            if isinstance(wanted, str) and wanted != have:
+                try:
+                    part = descriptor_slice(wanted, have)
+                except ValueError as exc:
+                    raise ValueError(f"model.descriptors={wanted!r} must be "
+                                     f"part of data.descriptors={have!r}: "
+                                     f"{exc}") from None
+                columns = [part.start, part.stop]
+                width = part.stop - part.start
         model["num_descriptors"] = width
+        model["descriptor_columns"] = columns
     else:
         model.pop("descriptors", None)
         model.pop("descriptor_kwargs", None)

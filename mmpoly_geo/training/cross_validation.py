@@ -17,7 +17,7 @@ from mmpoly_geo.chem.similarity import nearest_neighbour_similarity
 from mmpoly_geo.data import PolymerDataset, PolymerOnDiskDataset
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
 from mmpoly_geo.training.config import (
-    load_config, resolve_model_config, save_config)
+    load_config, member_configs, resolve_model_config, save_config)
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.models.pretrained import resolve_pretrained
@@ -71,7 +71,9 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
 
     ``finetune.ensemble=K`` trains K models per fold (seeds ``seed``,
     ``seed + 1000``, ...; same folds and validation split) and averages their
-    predictions. ``finetune.select_on_test=true`` is a *diagnostic* that
+    predictions; ``finetune.members`` (a list of ``model``/``optim``
+    settings) makes them models of different settings, each K times
+    (:func:`~mmpoly_geo.training.config.member_configs`). ``finetune.select_on_test=true`` is a *diagnostic* that
     validates on the test fold (as some published code does); its file names
     and model labels carry ``_SELECT_ON_TEST``, and its models are not
     loadable by ``predict``."""
@@ -88,6 +90,7 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     f = config["finetune"]
     if int(f["ensemble"]) < 1:
         raise ValueError(f"finetune.ensemble must be >= 1, got {f['ensemble']}")
+    configs = member_configs(config)
     if f["pretrained"]:
         resolve_pretrained(f["pretrained"])  # a missing one fails here, early
     if f["blend"] not in ("none", "rf"):
@@ -126,10 +129,9 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                                                  config["seed"] + fold)
         fold_start = time.perf_counter()
         members, member_val, val_mse = [], [], []
-        for member in range(int(f["ensemble"])):
-            name = f"fold{fold}" if f["ensemble"] == 1 else \
+        for member, member_config in enumerate(configs):
+            name = f"fold{fold}" if len(configs) == 1 else \
                 f"fold{fold}_member{member}"
-            member_config = dict(config, seed=config["seed"] + 1000 * member)
             pl.seed_everything(member_config["seed"] + fold, workers=True,
                                verbose=False)
             pred, score, val_pred = _fit_fold(
@@ -197,6 +199,7 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                "folds_run": (only if only is not None
                              else list(range(len(tests)))),
                "ensemble": int(f["ensemble"]),
+               "models_per_fold": len(configs),
                "select_on_test": bool(f["select_on_test"]),
                "seconds": time.perf_counter() - start, "models": {}}
     for name, group in metrics.groupby("model"):
@@ -265,7 +268,8 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
         module.load_pretrained(resolve_pretrained(f["pretrained"]))
     encoder = getattr(module.model, "descriptor_encoder", None)
     if encoder is not None:  # standardised on the training fold only
-        encoder.fit(dataset.descriptors[torch.as_tensor(train_idx)])
+        encoder.fit(module.model.select_descriptors(
+            dataset.descriptors[torch.as_tensor(train_idx)]))
         module.sync_ema()
     done = fold_dir / "done"
     if resume and model_file.is_file() and done.is_file():

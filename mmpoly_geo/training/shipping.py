@@ -21,7 +21,7 @@ from mmpoly_geo.data.shipped import BENCHMARKS
 from mmpoly_geo.models.calibration import (
     calibration_report, pool_runs, similarity_threshold)
 from mmpoly_geo.models.predictor import CARD, SHIPPED_DIR
-from mmpoly_geo.training.config import save_config
+from mmpoly_geo.training.config import member_configs, save_config
 from mmpoly_geo.training.cross_validation import _fit_fold, load_dataset
 from mmpoly_geo.training.splits import train_val_split
 
@@ -29,7 +29,8 @@ from mmpoly_geo.training.splits import train_val_split
 def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
              cv_runs: Sequence[Path] = (), install: bool = False,
              command: Optional[str] = None) -> Path:
-    r"""Trains :obj:`ensemble` models on the whole data set of
+    r"""Trains :obj:`ensemble` models (of each ``finetune.members`` entry)
+    on the whole data set of
     :obj:`config` (each with its own seed and validation split, which selects
     its checkpoint as in cross-validation) and writes ``out_dir/model/``:
     ``member*.pt`` (float16 weights, no pretraining heads) and ``card.json``
@@ -61,10 +62,12 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     everything = np.arange(len(dataset))
     featurizer = dataset.featurizer.model_settings()
     val_mse = []
-    for member in range(ensemble):
+    # finetune.members: each entry trained ensemble times.
+    configs = member_configs(dict(config, finetune=dict(
+        config["finetune"], ensemble=ensemble)))
+    for member, member_config in enumerate(configs):
         start = time.perf_counter()
         trained = (out_dir / f"member{member}" / "done").is_file()
-        member_config = dict(config, seed=config["seed"] + 1000 * member)
         pl.seed_everything(member_config["seed"], workers=True, verbose=False)
         train_idx, val_idx = train_val_split(
             everything, keys, config["finetune"]["val_fraction"],
@@ -90,7 +93,7 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
             "licence": ("GPL-3.0 (the MMPolymer benchmark data; see "
                         "datasets/README.md)" if name in BENCHMARKS
                         else "that of your data")},
-        "members": ensemble, "member_val_mse": val_mse,
+        "members": len(configs), "member_val_mse": val_mse,
         "command": command or " ".join(["mmpoly-geo"] + sys.argv[1:]),
         "mmpoly_geo_version": mmpoly_geo.__version__,
         "created": time.strftime("%Y-%m-%d"),
@@ -101,7 +104,7 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
         "config": config,
     }
     if cv_runs:
-        card.update(_from_cv_runs([Path(r) for r in cv_runs], ensemble))
+        card.update(_from_cv_runs([Path(r) for r in cv_runs], len(configs)))
     atomic_write_text(card_path, json.dumps(card, indent=2))
     if install:
         target_dir = SHIPPED_DIR / name
@@ -141,8 +144,9 @@ def _from_cv_runs(cv_runs: Sequence[Path], members: int) -> Dict[str, Any]:
     else:
         table = frames[0][frames[0].model == "mmpolymer"]
         out["calibration_source"] = (
-            f"out-of-fold predictions of one {summaries[0]['ensemble']}-member "
-            f"ensemble run")
+            f"out-of-fold predictions of one "
+            f"{summaries[0].get('models_per_fold', summaries[0]['ensemble'])}"
+            f"-member ensemble run")
     errors = (table.pred - table.y).to_numpy()
     if "pred_std" in table and (table.pred_std > 0).any():
         report = calibration_report(errors, table.pred_std.to_numpy(),

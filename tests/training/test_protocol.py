@@ -93,9 +93,22 @@ def test_resolved_model_config_takes_cutoff_and_descriptors(polymers):
     assert model["descriptor_kwargs"] == {"count_std_floor": 1.0}
     assert model["num_descriptors"] == polymers[0].descriptors.size(1) > 0
     assert "descriptors" not in model
+    assert model["descriptor_columns"] is None  # all of them
     off = resolve_model_config(load_config(None, ["model.descriptors=false"]),
                                polymers)
     assert off["num_descriptors"] == 0
+    # One part of data.descriptors (RDKit first, then Morgan counts).
+    rdkit = resolve_model_config(
+        load_config(None, ["model.descriptors=rdkit"]), polymers)
+    morgan = resolve_model_config(
+        load_config(None, ["model.descriptors=morgan"]), polymers)
+    width = polymers[0].descriptors.size(1)
+    assert rdkit["descriptor_columns"] == [0, rdkit["num_descriptors"]]
+    assert morgan["descriptor_columns"] == [rdkit["num_descriptors"], width]
+    assert 0 < rdkit["num_descriptors"] < width
+    with pytest.raises(ValueError, match="part of data.descriptors='rdkit'"):
+        resolve_model_config(load_config(None, [
+            "data.descriptors=rdkit", "model.descriptors=morgan"]), polymers)
     bad = load_config(None, ["model.encoder_3d_kwargs={cutoff: 6.0}"])
     with pytest.raises(ValueError, match="data.cutoff"):
         resolve_model_config(bad, polymers)
@@ -134,6 +147,77 @@ def test_ensemble_and_select_on_test_diagnostic(tiny_config, tiny_csv,
     assert not (out / "models").exists()  # not loadable by predict
     assert json.loads((out / "summary_SELECT_ON_TEST.json").read_text())[
         "select_on_test"]
+
+
+def test_model_reads_only_its_descriptor_columns(batch):
+    torch.manual_seed(0)
+    width = batch.descriptors.size(1)
+    args = {k: v for k, v in TINY.items() if k != "kind"}
+    args["encoder_3d_kwargs"] = dict(args["encoder_3d_kwargs"], cutoff=4.0)
+    model = MMPolymer(**args, num_descriptors=5,
+                      descriptor_columns=[2, 7]).eval()
+    before = model(batch)["pred"]
+    changed = batch.clone()
+    changed.descriptors = batch.descriptors.clone()
+    changed.descriptors[:, 7:] += 100.0
+    changed.descriptors[:, :2] -= 100.0
+    torch.testing.assert_close(model(changed)["pred"], before)
+    changed.descriptors[:, 4] += 100.0
+    assert not torch.allclose(model(changed)["pred"], before)
+    assert MMPolymer(**model.config()).config()["descriptor_columns"] == [2, 7]
+    with pytest.raises(ValueError, match="stop - start"):
+        MMPolymer(**args, num_descriptors=4, descriptor_columns=[2, 7])
+    short = batch.clone()
+    short.descriptors = batch.descriptors[:, :6]
+    with pytest.raises(ValueError, match="columns 2:7 of data.descriptors, "
+                                         "which has 6"):
+        model(short)
+    assert width > 7
+
+
+def test_member_configs():
+    from mmpoly_geo.training.config import member_configs
+
+    config = load_config(None, ["seed=3", "finetune.ensemble=2",
+                                "finetune.members=[{}, {model: {mode: 2d, "
+                                "encoder_2d: gin}, optim: {lr: 0.001}}]"])
+    members = member_configs(config)
+    assert [m["seed"] for m in members] == [3, 1003, 3, 1003]
+    assert [m["model"]["mode"] for m in members] == ["both"] * 2 + ["2d"] * 2
+    assert members[2]["optim"]["lr"] == 0.001
+    assert members[2]["optim"]["batch_size"] == config["optim"]["batch_size"]
+    assert config["model"]["mode"] == "both"  # the run's own is untouched
+    assert len(member_configs(load_config(None))) == 1
+    with pytest.raises(ValueError, match=r"members\[0\] may change only "
+                                         r"model/optim .*\['data'\]"):
+        member_configs(load_config(None, [
+            "finetune.members=[{data: {cutoff: 4.0}}]"]))
+    with pytest.raises(ValueError, match="unknown setting 'model.colour'"):
+        member_configs(load_config(None, [
+            "finetune.members=[{model: {colour: red}}]"]))
+
+
+def test_members_of_different_settings(tiny_config, tiny_csv, tmp_path):
+    # Our default model and the GIN branch alone on RDKit descriptors only,
+    # from one featurisation (RDKit + Morgan), averaged per fold.
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=1",
+        "finetune.baselines=[]", "finetune.members=[{}, {model: {mode: 2d, "
+        "encoder_2d: gin, descriptors: rdkit}}]"])
+    summary = run_finetune(config, tmp_path / "mix")
+    assert summary["models_per_fold"] == 2 and summary["ensemble"] == 1
+    predictor = Predictor.load(tmp_path / "mix")
+    names = sorted(p.name for p in (tmp_path / "mix" / "models").iterdir())
+    assert names == [f"fold{f}_member{m}.pt" for f in (0, 1) for m in (0, 1)]
+    configs = [fold["config"] for fold in predictor.folds]
+    assert [c["mode"] for c in configs] == ["both", "2d"] * 2
+    assert configs[0]["descriptor_columns"] is None
+    assert configs[1]["descriptor_columns"] == [0, configs[1][
+        "num_descriptors"]] and configs[1]["encoder_2d"] == "gin"
+    frame = predictor.predict(["*CC(*)C", "*CC(*)c1ccccc1"])
+    assert frame.error.eq("").all() and (frame.value_std > 0).all()
+    preds = pd.read_csv(tmp_path / "mix" / "predictions.csv")
+    assert (preds.pred_std > 0).all()  # the two members disagree
 
 
 def test_resume_refuses_changed_settings(tiny_config, tiny_csv, tmp_path):
