@@ -143,9 +143,12 @@ def member_configs(config: Dict[str, Any]) -> List[Dict[str, Any]]:
     ``finetune.ensemble`` seeds (``seed``, ``seed + 1000``, ...).
 
     Raises:
-        ValueError: an entry that is not a mapping or changes another
-            section, or an unknown setting.
+        ValueError: ``finetune.ensemble`` below 1, an entry that is not a
+            mapping or changes another section, or an unknown setting.
     """
+    ensemble = int(config["finetune"]["ensemble"])
+    if ensemble < 1:
+        raise ValueError(f"finetune.ensemble must be >= 1, got {ensemble}")
     members = config["finetune"].get("members")
     if members is None:
         members = [{}]
@@ -166,7 +169,7 @@ def member_configs(config: Dict[str, Any]) -> List[Dict[str, Any]]:
                 f"the data and the split), not {other}")
         merged = copy.deepcopy(config)
         _merge(merged, copy.deepcopy(member), f"finetune.members[{i}]")
-        for k in range(int(config["finetune"]["ensemble"])):
+        for k in range(ensemble):
             out.append(dict(merged, seed=config["seed"] + 1000 * k))
     return out
 

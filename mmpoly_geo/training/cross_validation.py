@@ -73,8 +73,9 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     ``seed + 1000``, ...; same folds and validation split) and averages their
     predictions; ``finetune.members`` (a list of ``model``/``optim``
     settings) makes them models of different settings, each K times
-    (:func:`~mmpoly_geo.training.config.member_configs`). ``finetune.select_on_test=true`` is a *diagnostic* that
-    validates on the test fold (as some published code does); its file names
+    (:func:`~mmpoly_geo.training.config.member_configs`).
+    ``finetune.select_on_test=true`` is a *diagnostic* that validates on the
+    test fold (as some published code does); its file names
     and model labels carry ``_SELECT_ON_TEST``, and its models are not
     loadable by ``predict``."""
     out_dir = Path(out_dir)
@@ -88,8 +89,6 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
         raise ValueError("finetune needs target column(s): set data.target "
                          "(or use a named benchmark)")
     f = config["finetune"]
-    if int(f["ensemble"]) < 1:
-        raise ValueError(f"finetune.ensemble must be >= 1, got {f['ensemble']}")
     configs = member_configs(config)
     if f["pretrained"]:
         resolve_pretrained(f["pretrained"])  # a missing one fails here, early

@@ -188,6 +188,8 @@ def test_member_configs():
     assert members[2]["optim"]["batch_size"] == config["optim"]["batch_size"]
     assert config["model"]["mode"] == "both"  # the run's own is untouched
     assert len(member_configs(load_config(None))) == 1
+    with pytest.raises(ValueError, match="finetune.ensemble must be >= 1"):
+        member_configs(load_config(None, ["finetune.ensemble=0"]))
     with pytest.raises(ValueError, match=r"members\[0\] may change only "
                                          r"model/optim .*\['data'\]"):
         member_configs(load_config(None, [
