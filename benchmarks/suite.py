@@ -4,9 +4,12 @@ MMPolymer data sets, one table (the library's CV runner does all training).
 Models: ``rf_morgan`` (random forest on Morgan counts, run alongside the
 first model), ``gin`` (PyG GIN, bond graph), ``schnet`` and ``visnet`` (PyG,
 our radius graph), ``transformer_1d`` (our SequenceEncoder only), ``ours``
-(the default configuration: 1D + 3D + descriptors), ``ours_3d`` (no
-sequence branch) and ``ours_before`` (the configuration before the
-accuracy work: mean fusion, no bond types, no descriptors, old protocol); all
+(the default configuration: per fold the average of two members, 1D + 3D +
+descriptors and the GIN branch + RDKit descriptors), ``ours_single`` (its
+first member alone, the default before ``finetune.members``), ``ours_3d``
+(that without the sequence branch) and ``ours_before`` (the configuration
+before the accuracy work: mean fusion, no bond types, no descriptors, old
+protocol); all
 from scratch (``*_pretrained`` too with ``--pretrained``;
 ``*_pretrained_LABEL`` for ``--pretrained LABEL=CHECKPOINT``). With
 ``--ablations`` also one row per change of the accuracy work switched back
@@ -48,7 +51,8 @@ there; ``metrics.csv``, ``results.md`` and ``rmse.png`` show this
 invocation's runs).
 ``--average A,B`` adds rows ``mean(A,B)``: the equal-weight average of two
 finished runs' test-fold predictions, fold by fold (an ensemble of two
-configurations; the weights are fixed, so nothing is chosen on test folds).
+configurations; the weights are fixed, so nothing is chosen on test folds),
+with the validation MSE of the same average (training folds only).
 """
 import argparse
 import json
@@ -57,12 +61,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 from mmpoly_geo.training import load_config, run_finetune
 from mmpoly_geo.training.cross_validation import (
-    SELECT_ON_TEST_TAG, output_tag)
+    SELECT_ON_TEST_TAG, output_tag, validation_predictions)
 from mmpoly_geo.training.metrics import regression_metrics
 
 #: The training protocol before the accuracy work (issue 9).
@@ -70,24 +75,28 @@ OLD_PROTOCOL = ["optim.lr=5e-4", "optim.weight_decay=1e-4",
                 "optim.max_epochs=100", "optim.patience=20",
                 "optim.ema_decay=0", "finetune.val_fraction=0.1"]
 NO_DESCRIPTORS = ["model.descriptors=false", "data.descriptors=none"]
+#: One model per fold (the default trains two members: finetune.members).
+SINGLE = ["finetune.members=null"]
 MODELS = {
-    "gin": ["model.kind=gin"] + NO_DESCRIPTORS,
-    "schnet": ["model.kind=schnet"] + NO_DESCRIPTORS,
-    "visnet": ["model.kind=visnet"] + NO_DESCRIPTORS,
-    "transformer_1d": ["model.mode=1d"] + NO_DESCRIPTORS,
+    "gin": ["model.kind=gin"] + NO_DESCRIPTORS + SINGLE,
+    "schnet": ["model.kind=schnet"] + NO_DESCRIPTORS + SINGLE,
+    "visnet": ["model.kind=visnet"] + NO_DESCRIPTORS + SINGLE,
+    "transformer_1d": ["model.mode=1d"] + NO_DESCRIPTORS + SINGLE,
     "ours": [],
-    "ours_3d": ["model.mode=3d"],
+    "ours_single": SINGLE,
+    "ours_3d": ["model.mode=3d"] + SINGLE,
     "ours_before": ["model.fusion=mean", "model.bonds=false"]
-    + NO_DESCRIPTORS + OLD_PROTOCOL,
+    + NO_DESCRIPTORS + OLD_PROTOCOL + SINGLE,
 }
 #: Per-fold metrics of every run reported in ``--out`` (each invocation
 #: adds or replaces its runs): what ``--report-only`` takes for runs whose
 #: folder is absent (run folders are not committed).
 RECORD = "record.csv"
-#: Ablations of ``ours``: each change of the accuracy work switched back (or
-#: an option switched on), Table 4 star handling, oligomer input, number of
-#: conformers averaged at evaluation.
-ABLATIONS = {
+#: Ablations of ``ours_single`` (the 1D + 3D member of ``ours`` alone, the
+#: default before finetune.members): each change of the accuracy work
+#: switched back (or an option switched on), Table 4 star handling, oligomer
+#: input, number of conformers averaged at evaluation.
+ABLATIONS = {name: overrides + SINGLE for name, overrides in {
     "ours_old_protocol": OLD_PROTOCOL,
     "ours_mean_fusion": ["model.fusion=mean"],
     "ours_no_bonds": ["model.bonds=false"],
@@ -102,10 +111,10 @@ ABLATIONS = {
     "ours_2_units": ["data.repeat_units=2"],
     "ours_3_units": ["data.repeat_units=3"],
     "ours_eval_1_conformer": ["finetune.eval_conformers=1"],
-}
+}.items()}
 #: Diagnostics: run only when named in --models, labelled in every output.
 DIAGNOSTICS = {
-    "ours" + SELECT_ON_TEST_TAG: ["finetune.select_on_test=true"],
+    "ours" + SELECT_ON_TEST_TAG: ["finetune.select_on_test=true"] + SINGLE,
 }
 QUICK = [
     "optim.max_epochs=1", "finetune.folds=2", "data.num_conformers=2",
@@ -145,12 +154,12 @@ PUBLISHED = {
 
 
 def pretrained_variants(models, specs):
-    """``ours``/``ours_3d`` fine-tuned from each ``[LABEL=]CHECKPOINT`` of
+    """``ours``/``ours_single``/``ours_3d`` fine-tuned from each ``[LABEL=]CHECKPOINT`` of
     :obj:`specs`: ``{"ours_pretrained[_LABEL]": overrides}``."""
     out = {}
     for spec in specs:
         label, _, path = spec.rpartition("=")
-        for m in ("ours", "ours_3d"):
+        for m in ("ours", "ours_single", "ours_3d"):
             if m in models:
                 out[m + "_pretrained" + (f"_{label}" if label else "")] = \
                     models[m] + [f"finetune.pretrained={path}"]
@@ -330,8 +339,11 @@ def main():
 def averaged_rows(runs, names, seed):
     """Per-fold metrics of the equal-weight average of the test-fold
     predictions of the finished runs ``runs/NAME/seedSEED`` (``None`` unless
-    all are finished); the runs must hold the same test folds."""
-    frames = []
+    all are finished); the runs must hold the same test folds. Its
+    ``val_mse`` is that of the same average on the runs' shared validation
+    split (training folds only; recomputed from the saved fold models and
+    cached in each run folder as ``validation_predictions.csv``)."""
+    frames, val_frames = [], []
     for name in names:
         run = runs / name / f"seed{seed}"
         if not (run / "summary.json").is_file():
@@ -339,17 +351,28 @@ def averaged_rows(runs, names, seed):
         pred = pd.read_csv(run / "predictions.csv")
         frames.append(pred[pred.model == "mmpolymer"]
                       .set_index(["fold", "row", "target"]).sort_index())
-    first = frames[0]
-    for name, other in zip(names[1:], frames[1:]):
-        if not other.index.equals(first.index):
+        cache = run / "validation_predictions.csv"
+        if not cache.is_file():
+            validation_predictions(run).to_csv(cache, index=False)
+        val_frames.append(pd.read_csv(cache)
+                          .set_index(["fold", "row", "target"]).sort_index())
+    for name, other, val in zip(names[1:], frames[1:], val_frames[1:]):
+        if not other.index.equals(frames[0].index):
             raise SystemExit(f"--average: {name} seed {seed} holds other "
                              f"test folds than {names[0]}")
+        if not val.index.equals(val_frames[0].index):
+            raise SystemExit(f"--average: {name} seed {seed} holds another "
+                             f"validation split than {names[0]}")
     mean = sum(f["pred"] for f in frames) / len(frames)
+    val_mean = sum(f["pred"] for f in val_frames) / len(val_frames)
+    val_y = val_frames[0]["y"]
     rows = []
-    for fold, y in first["y"].groupby(level="fold"):
+    for fold, y in frames[0]["y"].groupby(level="fold"):
         rows.append(dict(fold=fold, n_test=len(y),
                          **regression_metrics(y.to_numpy(),
-                                              mean.loc[fold].to_numpy())))
+                                              mean.loc[fold].to_numpy()),
+                         val_mse=float(np.nanmean(
+                             (val_mean.loc[fold] - val_y.loc[fold]) ** 2))))
     return pd.DataFrame(rows)
 
 

@@ -162,8 +162,10 @@ def _finetune(args) -> int:
 
     config = _run_config(args)
     summary = run_finetune(config, Path(args.out), resume=args.resume)
-    print(f"\n{summary['dataset']}: {summary['folds']}-fold CV, "
-          f"{summary['n']} polymers, {summary['seconds']:.0f} s -> {args.out}")
+    per_fold = summary.get("models_per_fold", 1)
+    print(f"\n{summary['dataset']}: {summary['folds']}-fold CV"
+          f"{f' ({per_fold} models per fold, averaged)' if per_fold > 1 else ''}"
+          f", {summary['n']} polymers, {summary['seconds']:.0f} s -> {args.out}")
     for name, m in summary["models"].items():
         print(f"  {name:>10}: RMSE {m['rmse']['mean']:.4f} ± {m['rmse']['std']:.4f}"
               f"  MAE {m['mae']['mean']:.4f} ± {m['mae']['std']:.4f}"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,8 @@ def test_suite_quick_mode(tmp_path):
     assert "(published, not run here)" in out
     metrics = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     expected = {"rf_morgan", "gin", "schnet", "visnet", "transformer_1d",
-                "ours", "ours_3d", "ours_before", "ours_old_protocol",
+                "ours", "ours_single", "ours_3d", "ours_before",
+                "ours_old_protocol",
                 "ours_mean_fusion", "ours_no_bonds", "ours_no_descriptors",
                 "ours_periodic", "ours_ensemble_3", "ours_star_keep",
                 "ours_star_remove", "ours_2_units", "ours_3_units",
@@ -90,6 +92,13 @@ def test_suite_quick_mode(tmp_path):
     assert "stars: keep" in saved.read_text()
     before = tmp_path / "suite" / "configs" / "Eat" / "ours_before_seed0.yaml"
     assert "fusion: mean" in before.read_text()
+    # ours is the default (two members per fold); ablations are of one model.
+    configs = tmp_path / "suite" / "configs" / "Eat"
+    ours = yaml.safe_load((configs / "ours_seed0.yaml").read_text())
+    assert len(ours["finetune"]["members"]) == 2
+    for name in ("ours_single", "ours_periodic", "gin"):
+        saved = yaml.safe_load((configs / f"{name}_seed0.yaml").read_text())
+        assert saved["finetune"]["members"] is None, name
 
     # A second seed and the test-selection diagnostic, labelled as such.
     out = _run("benchmarks/suite.py", "--quick", "--datasets", "Eat",

@@ -202,7 +202,8 @@ class Predictor:
         path = resolve_pretrained(spec)
         model = MMPolymer.load(path).eval()
         width = int(model.config()["num_targets"])
-        fold = {"model": model, "target_mean": torch.zeros(width),
+        fold = {"model": model, "config": model.config(),
+                "target_mean": torch.zeros(width),
                 "target_std": torch.ones(width), "target_names": [],
                 "featurizer": pretrained_card(path).get("featurizer", {}),
                 "train_psmiles": []}
@@ -252,7 +253,9 @@ class Predictor:
         interval) from the spread over the models (calibrated for a shipped
         model, see :attr:`calibration`), and ``error`` (empty, or why the input
         could not be used). With :obj:`embed`, also ``emb_0..emb_D`` (the
-        fused vector of conformer 0, averaged over folds), and
+        fused vector of conformer 0, averaged over the folds' models of the
+        first model's architecture: with ``finetune.members``, the first
+        member's), and
         ``nn_similarity``: the largest Tanimoto similarity (Morgan bits) of
         the polymer to the ones the models learned from (``NaN`` when the
         model files do not record them). One input that fails, for whatever
@@ -286,7 +289,9 @@ class Predictor:
             per_fold.append(predict_conformer_average(
                 fold["model"], batch, fold["target_mean"],
                 fold["target_std"], self.featurizer.cutoff).numpy())
-            if embed:
+            # Vectors of different architectures (finetune.members) do not
+            # mix: those of the first model's architecture are averaged.
+            if embed and fold["config"] == self.folds[0]["config"]:
                 emb.append(fold["model"](Batch.from_data_list(chunk))[
                     "fused"].numpy())
         stacked = np.stack(per_fold)

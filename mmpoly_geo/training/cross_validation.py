@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,9 @@ from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.models.pretrained import resolve_pretrained
 from mmpoly_geo.models.mmpolymer import read_checkpoint
+from mmpoly_geo.models import build_model
 from mmpoly_geo.models.predictor import (
-    FOLD_FORMAT, load_weights, save_fold_model)
+    FOLD_FORMAT, load_weights, predict_conformer_average, save_fold_model)
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
 from mmpoly_geo.training.trainer import fit
 
@@ -102,13 +103,13 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     keys = list(dataset.key)
     y = dataset.y.numpy()
     source_rows = dataset.row.view(-1).numpy()
-    tests = grouped_kfold(keys, f["folds"], config["seed"])
+    splits = fold_splits(config, keys)
     only = f["only_folds"]
     if only is not None:
         only = sorted({int(i) for i in only})
-        if not only or not all(0 <= i < len(tests) for i in only):
+        if not only or not all(0 <= i < len(splits) for i in only):
             raise ValueError(f"finetune.only_folds must list folds in "
-                             f"0..{len(tests) - 1}, got {f['only_folds']!r}")
+                             f"0..{len(splits) - 1}, got {f['only_folds']!r}")
     featurizer = dataset.featurizer.model_settings()
     models_dir = out_dir / f"models{tag}"
     models_dir.mkdir(exist_ok=True)
@@ -117,15 +118,10 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     pred_rows, metric_rows = [], []
     fingerprints = (morgan_counts(list(dataset.psmiles))
                     if "rf" in (f["baselines"] or []) else None)
-    for fold, test_idx in enumerate(tests):
+    for fold, (train_idx, val_idx, test_idx) in enumerate(splits):
         if only is not None and fold not in only:
             continue
         rest = np.setdiff1d(np.arange(len(dataset)), test_idx)
-        if f["select_on_test"]:
-            train_idx, val_idx = rest, test_idx
-        else:
-            train_idx, val_idx = train_val_split(rest, keys, f["val_fraction"],
-                                                 config["seed"] + fold)
         fold_start = time.perf_counter()
         members, member_val, val_mse = [], [], []
         for member, member_config in enumerate(configs):
@@ -137,11 +133,15 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                 member_config, dataset, train_idx, val_idx, test_idx,
                 out_dir / f"{name}{tag}", models_dir / f"{name}.pt",
                 featurizer, resume, callbacks,
-                predict_val=f["blend"] == "rf")
+                predict_val=f["blend"] == "rf" or len(configs) > 1)
             members.append(pred)
             member_val.append(val_pred)
             val_mse.append(score)
         results = {label: np.mean(members, axis=0)}
+        # What the fold predicts is judged on the validation split: with
+        # several models their average, else the kept checkpoint's score.
+        fold_val_mse = (_mse(np.mean(member_val, axis=0), y[val_idx])
+                        if len(configs) > 1 else float(np.mean(val_mse)))
         blend_weight = np.nan
         # Spread of the ensemble members (for calibrating uncertainties; NaN
         # with one member) and each test polymer's nearest-neighbour
@@ -171,7 +171,7 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
             metric_rows.append(dict(model=name, fold=fold,
                                     n_test=len(test_idx),
                                     **regression_metrics(y[test_idx], p),
-                                    val_mse=float(np.mean(val_mse))
+                                    val_mse=fold_val_mse
                                     if name == label else np.nan,
                                     blend_weight=blend_weight
                                     if name == f"{label}+rf" else np.nan))
@@ -188,15 +188,15 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                           pd.DataFrame(metric_rows).to_csv(index=False))
         scores = "; ".join(f"{r['model']} RMSE {r['rmse']:.4g}"
                            for r in metric_rows if r["fold"] == fold)
-        print(f"fold {fold + 1}/{len(tests)}: {scores}; validation MSE "
-              f"{np.mean(val_mse):.4g}; {time.perf_counter() - fold_start:.0f} s",
+        print(f"fold {fold + 1}/{len(splits)}: {scores}; validation MSE "
+              f"{fold_val_mse:.4g}; {time.perf_counter() - fold_start:.0f} s",
               flush=True)
 
     metrics = pd.DataFrame(metric_rows)
     summary = {"dataset": dataset.name, "n": len(dataset),
                "targets": dataset.target_names, "folds": f["folds"],
                "folds_run": (only if only is not None
-                             else list(range(len(tests)))),
+                             else list(range(len(splits)))),
                "ensemble": int(f["ensemble"]),
                "models_per_fold": len(configs),
                "select_on_test": bool(f["select_on_test"]),
@@ -215,6 +215,76 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     atomic_write_text(out_dir / f"summary{tag}.json",
                       json.dumps(summary, indent=2))
     return summary
+
+
+def fold_splits(config: Dict[str, Any], keys: Sequence[str]
+                ) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per fold of a run of :obj:`config`: its ``(train, validation, test)``
+    dataset indices. Grouped k-fold on the polymer :obj:`keys` with the seed;
+    the validation split (``finetune.val_fraction``, whole groups) comes from
+    the other folds, or is the test fold itself under the
+    ``finetune.select_on_test`` diagnostic."""
+    f = config["finetune"]
+    out = []
+    for fold, test in enumerate(grouped_kfold(keys, f["folds"],
+                                              config["seed"])):
+        rest = np.setdiff1d(np.arange(len(keys)), test)
+        if f["select_on_test"]:
+            train, val = rest, test
+        else:
+            train, val = train_val_split(rest, keys, f["val_fraction"],
+                                         config["seed"] + fold)
+        out.append((train, val, test))
+    return out
+
+
+def validation_predictions(run_dir: Path) -> pd.DataFrame:
+    """The validation-split predictions of a finished ``finetune`` run,
+    recomputed from its saved fold models (a fold's members averaged) and
+    its ``config.yaml``: columns ``fold``, ``row`` (source row), ``target``,
+    ``y``, ``pred``. What an average of runs is judged on (training folds
+    only), for runs that did not store them."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / "config.yaml")
+    dataset = load_dataset(config)
+    models_dir = run_dir / f"models{output_tag(config)}"
+    source_rows = dataset.row.view(-1).numpy()
+    y = dataset.y.numpy()
+    rows = []
+    for fold, (_, val, _) in enumerate(fold_splits(config,
+                                                   list(dataset.key))):
+        files = (sorted(models_dir.glob(f"fold{fold}.pt"))
+                 or sorted(models_dir.glob(f"fold{fold}_member*.pt")))
+        if not files:  # a fold the run did not train (finetune.only_folds)
+            continue
+        pred = np.mean([_predict_saved(file, dataset, val, config)
+                        for file in files], axis=0)
+        for j, i in enumerate(val):
+            for t, target in enumerate(dataset.target_names):
+                rows.append(dict(fold=fold, row=int(source_rows[i]),
+                                 target=target, y=float(y[i, t]),
+                                 pred=float(pred[j, t])))
+    return pd.DataFrame(rows)
+
+
+def _predict_saved(model_file: Path, dataset, idx, config) -> np.ndarray:
+    """Predictions of a saved fold model for the polymers :obj:`idx`, as the
+    run made them (conformer average, the run's batch size)."""
+    blob = read_checkpoint(model_file, FOLD_FORMAT, "model file",
+                           "a fine-tuned mmpoly_geo model")
+    model = build_model(blob["config"]).eval()
+    load_weights(model, blob["state_dict"])
+    loader = DataLoader(dataset.index_select(torch.as_tensor(idx)),
+                        batch_size=config["optim"]["batch_size"])
+    return torch.cat([predict_conformer_average(
+        model, batch, blob["target_mean"], blob["target_std"],
+        config["data"]["cutoff"], config["finetune"]["eval_conformers"])
+        for batch in loader]).numpy()
+
+
+def _mse(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean squared error over the labelled entries (missing targets NaN)."""
+    return float(np.nanmean((pred - y) ** 2))
 
 
 #: Settings that may differ between a run and its resumption.

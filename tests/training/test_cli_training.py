@@ -26,7 +26,7 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
                str(tiny_csv), "--target", "value", "--out", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "2-fold CV, 48 polymers" in text
+    assert "2-fold CV (2 models per fold, averaged), 48 polymers" in text
     assert "mmpolymer: RMSE" in text and "rf_morgan: RMSE" in text
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["models"]) == {"mmpolymer", "rf_morgan"}
@@ -34,15 +34,16 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     assert len(metrics) == 4 and metrics["n_test"].sum() == 2 * 48
     preds = pd.read_csv(out / "predictions.csv")
     assert preds["nn_similarity"].between(0, 1).all()
-    assert preds["pred_std"].isna().all()  # one member per fold: no spread
+    # Two members per fold (the default finetune.members): their spread.
+    assert (preds[preds.model == "mmpolymer"]["pred_std"] > 0).all()
     # Out-of-fold: each polymer predicted once per model.
     assert preds[preds.model == "mmpolymer"]["row"].nunique() == 48
     assert (out / "parity.png").stat().st_size > 5000
     assert (out / "config.yaml").is_file()
     assert sorted(p.name for p in (out / "models").iterdir()) == [
-        "fold0.pt", "fold1.pt"]
+        f"fold{f}_member{m}.pt" for f in (0, 1) for m in (0, 1)]
     # Fold files load with weights_only=True.
-    torch.load(out / "models" / "fold0.pt", weights_only=True)
+    torch.load(out / "models" / "fold0_member1.pt", weights_only=True)
 
     rc = main(["predict", "*CC(*)C", "--model", str(out)])
     captured = capsys.readouterr()
@@ -92,11 +93,12 @@ def test_finetune_predict_embed(tiny_config, tiny_csv, tmp_path, capsys):
     assert frame["value"][2] == pytest.approx(float(cli["value"][2]))
     mmpoly_geo.predict("*CC(*)C", model=out, properties=["value"])
     assert api._load.cache_info().hits >= 1
-    # The folds share one built architecture; each alone gives the same.
+    # Models of one architecture share it once built; each alone gives the
+    # same.
     from mmpoly_geo.models import Predictor
     both = Predictor.load(out).predict(["*CC(*)c1ccccc1"])
-    alone = [Predictor.load(out / "models" / f"fold{k}.pt").predict(
-        ["*CC(*)c1ccccc1"])["value"][0] for k in (0, 1)]
+    alone = [Predictor.load(out / "models" / f"fold{k}_member{m}.pt").predict(
+        ["*CC(*)c1ccccc1"])["value"][0] for k in (0, 1) for m in (0, 1)]
     assert both["value"][0] == pytest.approx(np.mean(alone), abs=1e-5)
     assert both["value_std"][0] == pytest.approx(np.std(alone), abs=1e-5)
     with pytest.raises(ValueError, match="no model predicts"):
@@ -248,7 +250,7 @@ def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
         full = run_finetune(config, tmp_path / "a")
         # kill -9: no exception handler or finally block runs.
         _finetune_killed_by_sigkill(config, tmp_path / "b")
-        assert (tmp_path / "b" / "fold0" / "last.ckpt").is_file()
+        assert (tmp_path / "b" / "fold0_member0" / "last.ckpt").is_file()
         assert not (tmp_path / "b" / "summary.json").exists()
         resumed = run_finetune(config, tmp_path / "b", resume=True)
     finally:
@@ -321,7 +323,7 @@ def test_finetune_terminal_is_quiet(tiny_config, tiny_csv, tmp_path):
     text = quiet.stdout + quiet.stderr
     assert [n for n in NOISE if n in text] == []
     assert "fold 1/2: mmpolymer RMSE" in quiet.stdout
-    assert "2-fold CV, 48 polymers" in quiet.stdout
+    assert "2-fold CV (2 models per fold, averaged), 48 polymers" in quiet.stdout
     verbose = subprocess.run(command + ["--out", str(tmp_path / "v"),
                                         "--verbose"],
                              capture_output=True, text=True, timeout=600)
@@ -339,8 +341,11 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     monkeypatch.setattr(predictor_module, "SHIPPED_DIR", shipped)
     monkeypatch.setattr(shipping, "SHIPPED_DIR", shipped)
     api._shipped.cache_clear()
+    # One model per member (finetune.members=null): the ensemble is the
+    # subject here; members of different settings: test_protocol.
     common = ["--config", str(tiny_config), "--csv", str(tiny_csv),
-              "--target", "value", "--set", "optim.max_epochs=2"]
+              "--target", "value", "--set", "optim.max_epochs=2",
+              "finetune.members=null"]
     cv = tmp_path / "cv"
     assert main(["finetune", *common, "finetune.ensemble=2",
                  "finetune.baselines=[]", "--out", str(cv)]) == 0

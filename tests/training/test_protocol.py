@@ -10,6 +10,7 @@ from mmpoly_geo.models import MMPolymer
 from mmpoly_geo.models import Predictor
 from mmpoly_geo.training import load_config, run_finetune
 from mmpoly_geo.training.config import resolve_model_config
+from mmpoly_geo.training.cross_validation import validation_predictions
 from mmpoly_geo.training.finetune_module import FinetuneModule
 
 TINY = dict(kind="mmpolymer", fusion_channels=8,
@@ -118,7 +119,7 @@ def test_ensemble_and_select_on_test_diagnostic(tiny_config, tiny_csv,
                                                 tmp_path):
     config = load_config(tiny_config, [
         f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=2",
-        "finetune.ensemble=2"])
+        "finetune.ensemble=2", "finetune.members=null"])
     summary = run_finetune(config, tmp_path / "ens")
     files = sorted(p.name for p in (tmp_path / "ens" / "models").iterdir())
     assert files == [f"fold{f}_member{m}.pt" for f in (0, 1) for m in (0, 1)]
@@ -126,6 +127,13 @@ def test_ensemble_and_select_on_test_diagnostic(tiny_config, tiny_csv,
     metrics = pd.read_csv(tmp_path / "ens" / "metrics.csv")
     ours = metrics[metrics.model == "mmpolymer"]
     assert ours["val_mse"].notna().all()          # training folds only
+    # The validation MSE of what a fold predicts (its members' average),
+    # equal to the one recomputed from the saved models.
+    val = validation_predictions(tmp_path / "ens")
+    assert set(val.fold) == {0, 1} and val.y.notna().all()
+    recomputed = val.assign(se=(val.pred - val.y) ** 2).groupby("fold").se.mean()
+    assert ours.set_index("fold")["val_mse"].to_numpy() == pytest.approx(
+        recomputed.to_numpy(), rel=1e-5)
     assert metrics[metrics.model == "rf_morgan"]["val_mse"].isna().all()
     assert len(Predictor.load(tmp_path / "ens").folds) == 4
     preds = pd.read_csv(tmp_path / "ens" / "predictions.csv")
@@ -187,7 +195,21 @@ def test_member_configs():
     assert members[2]["optim"]["lr"] == 0.001
     assert members[2]["optim"]["batch_size"] == config["optim"]["batch_size"]
     assert config["model"]["mode"] == "both"  # the run's own is untouched
-    assert len(member_configs(load_config(None))) == 1
+    # Default: the 1D + 3D model and the GIN branch on RDKit descriptors.
+    default = member_configs(load_config(None))
+    assert [m["model"]["mode"] for m in default] == ["both", "2d"]
+    assert default[1]["model"]["descriptors"] == "rdkit"
+    assert len(member_configs(load_config(
+        None, ["finetune.members=null"]))) == 1
+    with pytest.raises(ValueError, match=r"members\[1\] sets model.descriptors, "
+                                         r"model.encoder_2d, model.mode, .*"
+                                         r"model.kind='gin': set "
+                                         r"finetune.members=null"):
+        member_configs(load_config(None, ["model.kind=gin"]))
+    with pytest.raises(ValueError, match=r"members\[1\] reads model.descriptors="
+                                         r"'rdkit', which data.descriptors="
+                                         r"'morgan' lacks"):
+        member_configs(load_config(None, ["data.descriptors=morgan"]))
     with pytest.raises(ValueError, match="finetune.ensemble must be >= 1"):
         member_configs(load_config(None, ["finetune.ensemble=0"]))
     with pytest.raises(ValueError, match=r"members\[0\] may change only "
@@ -200,12 +222,12 @@ def test_member_configs():
 
 
 def test_members_of_different_settings(tiny_config, tiny_csv, tmp_path):
-    # Our default model and the GIN branch alone on RDKit descriptors only,
-    # from one featurisation (RDKit + Morgan), averaged per fold.
+    # The default members: our 1D + 3D model and the GIN branch alone on
+    # RDKit descriptors only, from one featurisation (RDKit + Morgan),
+    # averaged per fold.
     config = load_config(tiny_config, [
         f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=1",
-        "finetune.baselines=[]", "finetune.members=[{}, {model: {mode: 2d, "
-        "encoder_2d: gin, descriptors: rdkit}}]"])
+        "finetune.baselines=[]"])
     summary = run_finetune(config, tmp_path / "mix")
     assert summary["models_per_fold"] == 2 and summary["ensemble"] == 1
     predictor = Predictor.load(tmp_path / "mix")
