@@ -61,14 +61,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 from mmpoly_geo.training import load_config, run_finetune
 from mmpoly_geo.training.cross_validation import (
     SELECT_ON_TEST_TAG, output_tag, validation_predictions)
-from mmpoly_geo.training.metrics import regression_metrics
+from mmpoly_geo.training.metrics import (
+    mean_squared_error, regression_metrics)
 
 #: The training protocol before the accuracy work (issue 9).
 OLD_PROTOCOL = ["optim.lr=5e-4", "optim.weight_decay=1e-4",
@@ -371,8 +371,9 @@ def averaged_rows(runs, names, seed):
         rows.append(dict(fold=fold, n_test=len(y),
                          **regression_metrics(y.to_numpy(),
                                               mean.loc[fold].to_numpy()),
-                         val_mse=float(np.nanmean(
-                             (val_mean.loc[fold] - val_y.loc[fold]) ** 2))))
+                         val_mse=mean_squared_error(
+                             val_y.loc[fold].to_numpy(),
+                             val_mean.loc[fold].to_numpy())))
     return pd.DataFrame(rows)
 
 

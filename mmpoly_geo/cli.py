@@ -162,7 +162,7 @@ def _finetune(args) -> int:
 
     config = _run_config(args)
     summary = run_finetune(config, Path(args.out), resume=args.resume)
-    per_fold = summary.get("models_per_fold", 1)
+    per_fold = summary["models_per_fold"]
     print(f"\n{summary['dataset']}: {summary['folds']}-fold CV"
           f"{f' ({per_fold} models per fold, averaged)' if per_fold > 1 else ''}"
           f", {summary['n']} polymers, {summary['seconds']:.0f} s -> {args.out}")

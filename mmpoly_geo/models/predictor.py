@@ -114,7 +114,7 @@ class SharedArchitectureModel(torch.nn.Module):
         return self.template[0](*args, **kwargs)
 
 
-def _load_fold(path: Path, templates: Dict[str, Any]) -> Dict[str, Any]:
+def load_fold_model(path: Path, templates: Dict[str, Any]) -> Dict[str, Any]:
     """Reads a fold file; its model runs on the module in :obj:`templates`
     (a dict shared over calls) built for its architecture, built here when
     there is none yet (:class:`SharedArchitectureModel`)."""
@@ -172,7 +172,7 @@ class Predictor:
              templates: Optional[Dict[str, Any]] = None) -> "Predictor":
         """From a run folder (its ``models/fold*.pt``), a shipped model
         folder (``member*.pt`` and ``card.json``, see ``mmpoly-geo ship``) or
-        one model file. :obj:`templates`: see :func:`_load_fold` (models
+        one model file. :obj:`templates`: see :func:`load_fold_model` (models
         of one folder always share them)."""
         path = Path(path)
         card = None
@@ -191,7 +191,7 @@ class Predictor:
         else:
             raise FileNotFoundError(f"model path not found: {path}")
         templates = {} if templates is None else templates
-        return cls([_load_fold(f, templates) for f in files], card)
+        return cls([load_fold_model(f, templates) for f in files], card)
 
     @classmethod
     def from_pretrained(cls, spec: Union[str, Path]) -> "Predictor":

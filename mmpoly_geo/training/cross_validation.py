@@ -19,12 +19,12 @@ from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
 from mmpoly_geo.training.config import (
     load_config, member_configs, resolve_model_config, save_config)
 from mmpoly_geo.training.finetune_module import FinetuneModule
-from mmpoly_geo.training.metrics import regression_metrics
+from mmpoly_geo.training.metrics import mean_squared_error, regression_metrics
 from mmpoly_geo.models.pretrained import resolve_pretrained
 from mmpoly_geo.models.mmpolymer import read_checkpoint
-from mmpoly_geo.models import build_model
 from mmpoly_geo.models.predictor import (
-    FOLD_FORMAT, load_weights, predict_conformer_average, save_fold_model)
+    FOLD_FORMAT, load_fold_model, load_weights, predict_conformer_average,
+    save_fold_model)
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
 from mmpoly_geo.training.trainer import fit
 
@@ -140,7 +140,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
         results = {label: np.mean(members, axis=0)}
         # What the fold predicts is judged on the validation split: with
         # several models their average, else the kept checkpoint's score.
-        fold_val_mse = (_mse(np.mean(member_val, axis=0), y[val_idx])
+        fold_val_mse = (mean_squared_error(y[val_idx],
+                                           np.mean(member_val, axis=0))
                         if len(configs) > 1 else float(np.mean(val_mse)))
         blend_weight = np.nan
         # Spread of the ensemble members (for calibrating uncertainties; NaN
@@ -250,6 +251,7 @@ def validation_predictions(run_dir: Path) -> pd.DataFrame:
     models_dir = run_dir / f"models{output_tag(config)}"
     source_rows = dataset.row.view(-1).numpy()
     y = dataset.y.numpy()
+    templates = {}  # one built model per architecture, as Predictor does
     rows = []
     for fold, (_, val, _) in enumerate(fold_splits(config,
                                                    list(dataset.key))):
@@ -257,7 +259,8 @@ def validation_predictions(run_dir: Path) -> pd.DataFrame:
                  or sorted(models_dir.glob(f"fold{fold}_member*.pt")))
         if not files:  # a fold the run did not train (finetune.only_folds)
             continue
-        pred = np.mean([_predict_saved(file, dataset, val, config)
+        pred = np.mean([_predict_saved(load_fold_model(file, templates),
+                                       dataset, val, config)
                         for file in files], axis=0)
         for j, i in enumerate(val):
             for t, target in enumerate(dataset.target_names):
@@ -267,24 +270,16 @@ def validation_predictions(run_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _predict_saved(model_file: Path, dataset, idx, config) -> np.ndarray:
-    """Predictions of a saved fold model for the polymers :obj:`idx`, as the
-    run made them (conformer average, the run's batch size)."""
-    blob = read_checkpoint(model_file, FOLD_FORMAT, "model file",
-                           "a fine-tuned mmpoly_geo model")
-    model = build_model(blob["config"]).eval()
-    load_weights(model, blob["state_dict"])
+def _predict_saved(fold: Dict[str, Any], dataset, idx, config) -> np.ndarray:
+    """Predictions of a saved fold model (:func:`load_fold_model`) for the
+    polymers :obj:`idx`, as the run made them (conformer average, the run's
+    batch size)."""
     loader = DataLoader(dataset.index_select(torch.as_tensor(idx)),
                         batch_size=config["optim"]["batch_size"])
     return torch.cat([predict_conformer_average(
-        model, batch, blob["target_mean"], blob["target_std"],
+        fold["model"], batch, fold["target_mean"], fold["target_std"],
         config["data"]["cutoff"], config["finetune"]["eval_conformers"])
         for batch in loader]).numpy()
-
-
-def _mse(pred: np.ndarray, y: np.ndarray) -> float:
-    """Mean squared error over the labelled entries (missing targets NaN)."""
-    return float(np.nanmean((pred - y) ** 2))
 
 
 #: Settings that may differ between a run and its resumption.
@@ -382,7 +377,7 @@ def _blend_weight(ours_val, rf_val, y_val) -> float:
     folds only."""
     best, best_mse = 1.0, np.inf
     for w in np.linspace(0.0, 1.0, 11):
-        mse = np.nanmean((w * ours_val + (1 - w) * rf_val - y_val) ** 2)
+        mse = mean_squared_error(y_val, w * ours_val + (1 - w) * rf_val)
         if mse < best_mse - 1e-12:
             best, best_mse = float(w), mse
     return best

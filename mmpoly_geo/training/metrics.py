@@ -21,3 +21,9 @@ def regression_metrics(target: np.ndarray, pred: np.ndarray) -> Dict[str, float]
     return {"rmse": float(np.sqrt((err ** 2).mean())),
             "mae": float(np.abs(err).mean()),
             "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")}
+
+
+def mean_squared_error(target: np.ndarray, pred: np.ndarray) -> float:
+    """MSE over the entries where :obj:`target` is not NaN (what validation
+    and blend weights are judged on)."""
+    return float(np.nanmean((np.asarray(pred) - np.asarray(target)) ** 2))
