@@ -52,10 +52,14 @@ invocation's runs).
 ``--average A,B`` adds rows ``mean(A,B)``: the equal-weight average of two
 finished runs' test-fold predictions, fold by fold (an ensemble of two
 configurations; the weights are fixed, so nothing is chosen on test folds),
-with the validation MSE of the same average (training folds only).
+with the validation MSE of the same average (training folds only). A run
+trained fold by fold (``--folds 0``, ``--folds 1``, ... in parallel lanes)
+takes part through its finished ``NAME_foldsI`` parts, on the folds they
+hold (the table's n says how many).
 """
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -336,26 +340,56 @@ def main():
           f"{out / 'results.md'}, {out / 'rmse.png'}")
 
 
+def finished_runs(runs, name, seed):
+    """The finished run folders that hold run ``(name, seed)``: ``NAME`` itself,
+    or else the ``--folds`` runs of it (``NAME_foldsI-J``, disjoint folds, a
+    large set trained fold by fold in parallel lanes); empty when neither."""
+    whole = runs / name / f"seed{seed}"
+    if (whole / "summary.json").is_file():
+        return [whole]
+    return sorted(p for p in runs.glob(f"{name}_folds*/seed{seed}")
+                  if re.fullmatch(rf"{re.escape(name)}_folds[0-9-]+",
+                                  p.parent.name)
+                  and (p / "summary.json").is_file())
+
+
 def averaged_rows(runs, names, seed):
     """Per-fold metrics of the equal-weight average of the test-fold
-    predictions of the finished runs ``runs/NAME/seedSEED`` (``None`` unless
-    all are finished); the runs must hold the same test folds. Its
-    ``val_mse`` is that of the same average on the runs' shared validation
-    split (training folds only; recomputed from the saved fold models and
-    cached in each run folder as ``validation_predictions.csv``)."""
+    predictions of the finished runs ``runs/NAME/seedSEED`` (or of a run's
+    finished ``--folds`` parts, :func:`finished_runs`), on the test folds
+    they all hold (``None`` when there is none); the runs must hold the same
+    rows on those folds. Its ``val_mse`` is that of the same average on the
+    runs' shared validation split (training folds only; recomputed from the
+    saved fold models and cached in each run folder as
+    ``validation_predictions.csv``)."""
     frames, val_frames = [], []
     for name in names:
-        run = runs / name / f"seed{seed}"
-        if not (run / "summary.json").is_file():
+        found = finished_runs(runs, name, seed)
+        if not found:
             return None
-        pred = pd.read_csv(run / "predictions.csv")
-        frames.append(pred[pred.model == "mmpolymer"]
-                      .set_index(["fold", "row", "target"]).sort_index())
-        cache = run / "validation_predictions.csv"
-        if not cache.is_file():
-            validation_predictions(run).to_csv(cache, index=False)
-        val_frames.append(pd.read_csv(cache)
-                          .set_index(["fold", "row", "target"]).sort_index())
+        tests, vals = [], []
+        for run in found:
+            pred = pd.read_csv(run / "predictions.csv")
+            tests.append(pred[pred.model == "mmpolymer"])
+            cache = run / "validation_predictions.csv"
+            if not cache.is_file():
+                validation_predictions(run).to_csv(cache, index=False)
+            vals.append(pd.read_csv(cache))
+        folds = [set(t.fold) for t in tests]
+        if sum(map(len, folds)) != len(set().union(*folds)):
+            raise SystemExit(f"--average: the --folds runs of {name} seed "
+                             f"{seed} overlap: " + ", ".join(
+                                 p.parent.name for p in found))
+        test, val = pd.concat(tests), pd.concat(vals)
+        frames.append(test.set_index(["fold", "row", "target"]).sort_index())
+        val_frames.append(val.set_index(["fold", "row", "target"])
+                          .sort_index())
+    shared = sorted(set.intersection(*(
+        set(f.index.get_level_values("fold")) for f in frames)))
+    if not shared:
+        return None
+    frames = [f.loc[shared] for f in frames]
+    val_frames = [f.loc[shared] for f in val_frames]
     for name, other, val in zip(names[1:], frames[1:], val_frames[1:]):
         if not other.index.equals(frames[0].index):
             raise SystemExit(f"--average: {name} seed {seed} holds other "

@@ -124,11 +124,25 @@ def test_suite_quick_mode(tmp_path):
              / "ours_drop_folds1_seed0.yaml")
     assert "dropout: 0.25" in saved.read_text()
     # --report-only takes such a row name; training needs a known model.
+    # --average takes a run trained fold by fold through its --folds parts,
+    # on the folds they hold (here fold 1 of ours_drop).
     _run("benchmarks/suite.py", "--quick", "--report-only", "--datasets",
          "Eat", "--models", "ours", "ours_drop_folds1", "--seeds", "0",
+         "--average", "ours_drop,ours",
          "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
     both = pd.read_csv(tmp_path / "suite" / "metrics.csv")
-    assert set(both.model) == {"ours", "ours_drop_folds1", "rf_morgan"}
+    assert set(both.model) == {"ours", "ours_drop_folds1", "rf_morgan",
+                               "mean(ours_drop,ours)"}
+    runs = tmp_path / "suite" / "runs" / "Eat"
+    preds = [pd.read_csv(runs / m / "seed0" / "predictions.csv")
+             .query("model == 'mmpolymer' and fold == 1")
+             .sort_values("row", ignore_index=True)
+             for m in ("ours_drop_folds1", "ours")]
+    mean = (preds[0].pred + preds[1].pred) / 2
+    averaged = both[both.model == "mean(ours_drop,ours)"]
+    assert averaged.fold.tolist() == [1]
+    assert averaged.rmse.item() == pytest.approx(
+        ((mean - preds[0].y) ** 2).mean() ** 0.5)
     bad = subprocess.run(
         [sys.executable, "benchmarks/suite.py", "--quick", "--datasets",
          "Eat", "--models", "ours_drop_folds1", "--out",
