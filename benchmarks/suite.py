@@ -53,9 +53,10 @@ invocation's runs).
 finished runs' test-fold predictions, fold by fold (an ensemble of two
 configurations; the weights are fixed, so nothing is chosen on test folds),
 with the validation MSE of the same average (training folds only). A run
-trained fold by fold (``--folds 0``, ``--folds 1``, ... in parallel lanes)
-takes part through its finished ``NAME_foldsI`` parts, on the folds they
-hold (the table's n says how many).
+trained fold by fold (``--folds 0``, ``--folds 1``, ... in parallel lanes,
+rows ``NAME_foldsI``) is reported under ``NAME`` by ``--report-only``, and
+averaged, through its finished parts, on the folds they hold (the table's n
+says how many).
 """
 import argparse
 import json
@@ -243,7 +244,7 @@ def main():
     # of every run ever reported here (its config.yaml under configs/).
     record = (pd.read_csv(out / RECORD) if (out / RECORD).is_file()
               else None)
-    rows, missing, recorded = [], [], []
+    rows, missing, recorded, assembled = [], [], [], []
     for dataset in args.datasets:
         source = [f"data.name={dataset}"]
         if args.quick:
@@ -269,7 +270,17 @@ def main():
                 # summary.json is written once every fold is finished: such
                 # runs are reported as they are, never retrained.
                 finished = (run_dir / f"summary{tag}.json").is_file()
-                if args.report_only and not finished:
+                parts = ([] if finished or not args.report_only else
+                         finished_runs(run_dir.parent.parent, name, seed, tag))
+                if parts:  # trained fold by fold: its folds so far
+                    assembled.append(f"{dataset} {name} seed {seed} ("
+                                     + ", ".join(p.parent.name[len(name) + 1:]
+                                                 for p in parts) + ")")
+                    metrics = pd.concat([pd.read_csv(p / f"metrics{tag}.csv")
+                                         for p in parts])
+                    # The forest is reported with whole runs only.
+                    metrics = metrics[metrics.model != "rf_morgan"]
+                elif args.report_only and not finished:
                     kept = recorded_rows(record, dataset, name, seed,
                                          with_rf=not rf_reported)
                     if kept is None:
@@ -280,13 +291,16 @@ def main():
                                        or "rf_morgan" in set(kept.model))
                         rows.append(kept)
                     continue
-                if not finished:
-                    run_finetune(config, run_dir, resume=True)
-                # The exact configuration of every reported run.
-                saved = out / "configs" / dataset / f"{name}_seed{seed}.yaml"
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(run_dir / "config.yaml", saved)
-                metrics = pd.read_csv(run_dir / f"metrics{tag}.csv")
+                else:
+                    if not finished:
+                        run_finetune(config, run_dir, resume=True)
+                    # The exact configuration of every reported run (the
+                    # fold runs' under their own names).
+                    saved = (out / "configs" / dataset
+                             / f"{name}_seed{seed}.yaml")
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(run_dir / "config.yaml", saved)
+                    metrics = pd.read_csv(run_dir / f"metrics{tag}.csv")
                 if rf_reported:  # RF is reported once per data set and seed
                     metrics = metrics[metrics.model != "rf_morgan"]
                 rf_reported = rf_reported or "rf_morgan" in set(metrics.model)
@@ -315,6 +329,9 @@ def main():
                     continue
                 rows.append(found.assign(model=name, dataset=dataset,
                                          seed=seed))
+    if assembled:
+        print(f"made of their --folds runs ({len(assembled)}): "
+              + ", ".join(assembled))
     if recorded:
         print(f"reported from {out / RECORD}, no run folder here "
               f"({len(recorded)}): " + ", ".join(recorded))
@@ -340,17 +357,23 @@ def main():
           f"{out / 'results.md'}, {out / 'rmse.png'}")
 
 
-def finished_runs(runs, name, seed):
+def finished_runs(runs, name, seed, tag=""):
     """The finished run folders that hold run ``(name, seed)``: ``NAME`` itself,
-    or else the ``--folds`` runs of it (``NAME_foldsI-J``, disjoint folds, a
-    large set trained fold by fold in parallel lanes); empty when neither."""
+    or else the ``--folds`` runs of it (``NAME_foldsI-J``, disjoint folds: a
+    large set trained fold by fold in parallel lanes); empty when neither.
+    :obj:`tag`: the runs' output tag (:func:`output_tag`)."""
     whole = runs / name / f"seed{seed}"
-    if (whole / "summary.json").is_file():
+    if (whole / f"summary{tag}.json").is_file():
         return [whole]
-    return sorted(p for p in runs.glob(f"{name}_folds*/seed{seed}")
-                  if re.fullmatch(rf"{re.escape(name)}_folds[0-9-]+",
-                                  p.parent.name)
-                  and (p / "summary.json").is_file())
+    parts = sorted(p for p in runs.glob(f"{name}_folds*/seed{seed}")
+                   if re.fullmatch(rf"{re.escape(name)}_folds[0-9-]+",
+                                   p.parent.name)
+                   and (p / f"summary{tag}.json").is_file())
+    folds = [p.parent.name.rsplit("_folds", 1)[1].split("-") for p in parts]
+    if sum(map(len, folds)) != len(set().union(*folds)):
+        raise SystemExit(f"the --folds runs of {name} seed {seed} overlap: "
+                         + ", ".join(p.parent.name for p in parts))
+    return parts
 
 
 def averaged_rows(runs, names, seed):
@@ -375,11 +398,6 @@ def averaged_rows(runs, names, seed):
             if not cache.is_file():
                 validation_predictions(run).to_csv(cache, index=False)
             vals.append(pd.read_csv(cache))
-        folds = [set(t.fold) for t in tests]
-        if sum(map(len, folds)) != len(set().union(*folds)):
-            raise SystemExit(f"--average: the --folds runs of {name} seed "
-                             f"{seed} overlap: " + ", ".join(
-                                 p.parent.name for p in found))
         test, val = pd.concat(tests), pd.concat(vals)
         frames.append(test.set_index(["fold", "row", "target"]).sort_index())
         val_frames.append(val.set_index(["fold", "row", "target"])

@@ -124,15 +124,21 @@ def test_suite_quick_mode(tmp_path):
              / "ours_drop_folds1_seed0.yaml")
     assert "dropout: 0.25" in saved.read_text()
     # --report-only takes such a row name; training needs a known model.
-    # --average takes a run trained fold by fold through its --folds parts,
-    # on the folds they hold (here fold 1 of ours_drop).
-    _run("benchmarks/suite.py", "--quick", "--report-only", "--datasets",
-         "Eat", "--models", "ours", "ours_drop_folds1", "--seeds", "0",
-         "--average", "ours_drop,ours",
-         "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    # A run trained fold by fold is reported (and averaged) through its
+    # --folds parts, on the folds they hold (here fold 1 of ours_drop).
+    out = _run("benchmarks/suite.py", "--quick", "--report-only",
+               "--datasets", "Eat", "--models", "ours", "ours_drop_folds1",
+               "ours_drop", "--seeds", "0", "--average", "ours_drop,ours",
+               "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    assert "made of their --folds runs (1): Eat ours_drop seed 0 (folds1)" \
+        in out
     both = pd.read_csv(tmp_path / "suite" / "metrics.csv")
-    assert set(both.model) == {"ours", "ours_drop_folds1", "rf_morgan",
-                               "mean(ours_drop,ours)"}
+    assert set(both.model) == {"ours", "ours_drop_folds1", "ours_drop",
+                               "rf_morgan", "mean(ours_drop,ours)"}
+    pooled = both[both.model == "ours_drop"]
+    assert pooled.fold.tolist() == [1]
+    assert pooled.rmse.item() == both[both.model == "ours_drop_folds1"
+                                      ].rmse.item()
     runs = tmp_path / "suite" / "runs" / "Eat"
     preds = [pd.read_csv(runs / m / "seed0" / "predictions.csv")
              .query("model == 'mmpolymer' and fold == 1")
