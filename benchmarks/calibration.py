@@ -19,14 +19,20 @@ Writes ``<out>/<label>.json`` and ``<out>/<label>.png`` and a table
 
 ``--pool K`` instead treats the runs of each folder (e.g. the suite's
 ``runs/<set>/ours/seed0``, ``seed1``, ``seed2``) as independent
-cross-validation runs and pools every K of them into an out-of-fold
-ensemble of K members (:func:`mmpoly_geo.models.calibration.pool_runs`):
-the calibration of a shipped K-member model, without training ensembles.
+cross-validation runs and pools them into out-of-fold ensembles of K models
+(:func:`mmpoly_geo.models.calibration.pool_runs`): the calibration of a
+shipped K-model ensemble, without training ensembles. A run trained member
+by member (the suite's two members of the default, each its own run) is its
+members' folders joined by commas; pooled, each run gives one model of each
+member.
 
 Usage::
 
     python benchmarks/calibration.py RUN_DIR [RUN_DIR ...] [--out benchmarks/results/calibration]
     python benchmarks/calibration.py benchmarks/results/accuracy/runs/*/ours/seed* --pool 2
+    R=benchmarks/results/accuracy/runs
+    python benchmarks/calibration.py $(for d in Eea EPS; do for s in 0 1 2; do
+        echo $R/$d/ours_single_rerun/seed$s,$R/$d/ours_gin2d_rdkit/seed$s; done; done) --pool 2
 """
 import argparse
 import json
@@ -98,25 +104,38 @@ def plot(result: dict, title: str, path: Path):
     plt.close(fig)
 
 
+def _name(run, pooled=False):
+    """A label from the first member's folder (e.g. ``Eea_ours_seed0``; of a
+    pool, its parent's: ``Eea_ours``), then the other members' models."""
+    first = run[0].parent if pooled else run[0]
+    return "_".join(first.parts[-2 if pooled else -3:]) + "".join(
+        "+" + r.parts[-2] for r in run[1:])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="finetune output folders")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR[,RUN_DIR]",
+                   help="finetune output folders; a run trained member by "
+                        "member is its members' folders joined by commas "
+                        "(their predictions averaged)")
     p.add_argument("--out", default="benchmarks/results/calibration")
     p.add_argument("--pool", type=int, metavar="K",
                    help="pool the runs of each parent folder into out-of-fold "
                         "ensembles of K members")
     args = p.parse_args(argv)
-    runs = [Path(r) for r in args.runs]
+    # A run trained member by member: its members' folders joined by commas.
+    runs = [[Path(r) for r in run.split(",")] for run in args.runs]
+    read = lambda run: [pd.read_csv(r / "predictions.csv") for r in run]
     if args.pool:
         groups = {}
         for run in runs:
-            groups.setdefault(run.parent, []).append(run)
-        tables = {"_".join(parent.parts[-2:]) + f"_pool{args.pool}":
-                  pool_runs([pd.read_csv(r / "predictions.csv")
-                             for r in sorted(members)], args.pool)
-                  for parent, members in sorted(groups.items())}
+            groups.setdefault(_name(run, pooled=True), []).append(run)
+        tables = {f"{name}_pool{args.pool}":
+                  pool_runs([read(run) for run in sorted(group)], args.pool)
+                  for name, group in sorted(groups.items())}
     else:
-        tables = {"_".join(run.parts[-3:]): pd.read_csv(run / "predictions.csv")
+        tables = {_name(run): (read(run)[0] if len(run) == 1 else
+                                  pool_runs([read(run)], len(run)))
                   for run in runs}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -269,7 +269,8 @@ def _ship(args) -> int:
 
     config = _run_config(args)
     path = run_ship(config, Path(args.out), ensemble=args.ensemble,
-                    cv_runs=args.cv_run or (), install=args.install,
+                    cv_runs=[run.split(",") for run in args.cv_run or ()],
+                    install=args.install,
                     command=" ".join(["mmpoly-geo"] + args.argv))
     print(f"model folder: {path}")
     return 0
@@ -403,12 +404,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ensemble", type=int, default=2,
                    help="members (default: 2; about 2.7 MB each at the "
                         "default model size)")
-    s.add_argument("--cv-run", nargs="+", metavar="RUN_DIR",
+    s.add_argument("--cv-run", nargs="+", metavar="RUN_DIR[,RUN_DIR]",
                    help="'finetune' output folder(s) of the same "
                         "configuration: one ensemble run, or several runs "
                         "(e.g. seeds, pooled into out-of-fold ensembles of "
-                        "--ensemble members); their metrics and the "
-                        "uncertainty calibration go into the card")
+                        "the shipped size); a run trained member by member "
+                        "is its members' folders joined by commas (same "
+                        "seed and folds); "
+                        "their metrics and the uncertainty calibration go "
+                        "into the card")
     s.add_argument("--install", action="store_true",
                    help="copy the model folder into mmpoly_geo/models/shipped")
     s.set_defaults(func=_ship)

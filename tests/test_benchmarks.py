@@ -258,6 +258,21 @@ def test_calibration_benchmark_runs(tmp_path):
     out = _run("benchmarks/calibration.py", *map(str, seeds), "--pool", "2",
                "--out", str(tmp_path / "cal2"))
     assert "| runs_set2_pool2 | 300 |" in out
+    # Runs trained member by member (here, each seed's two member runs):
+    # alone, its members' mean and spread; pooled by 2, each run alone.
+    second = [tmp_path / "runs" / "set2b" / f"seed{seed}" for seed in (1, 2)]
+    for seed, folder in zip(seeds, second):
+        folder.mkdir(parents=True)
+        frame = pd.read_csv(seed / "predictions.csv")
+        frame["pred"] = frame.y + rng.normal(0, 0.2, n)
+        frame.to_csv(folder / "predictions.csv", index=False)
+    runs = [f"{a},{b}" for a, b in zip(seeds, second)]
+    out = _run("benchmarks/calibration.py", *runs, "--pool", "2", "--out",
+               str(tmp_path / "cal3"))
+    assert "| runs_set2+set2b_pool2 | 600 |" in out
+    out = _run("benchmarks/calibration.py", runs[0], "--out",
+               str(tmp_path / "cal3"))
+    assert "| runs_set2_seed1+set2b | 300 |" in out
 
 
 def test_pretrain_throughput_runs():

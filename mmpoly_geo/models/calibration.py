@@ -18,10 +18,14 @@ a normal distribution. So the calibration has two parts:
 from __future__ import annotations
 
 import itertools
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
+
+#: A run's out-of-fold predictions: one table, or one per member of a run
+#: trained member by member (see :func:`pool_runs`).
+RunPredictions = Union[pd.DataFrame, Sequence[pd.DataFrame]]
 
 #: Share of a normal distribution within 1 and 2 standard deviations.
 NORMAL_COVERAGE = {1: 0.6827, 2: 0.9545}
@@ -152,49 +156,70 @@ def similarity_threshold(errors, similarity, ratio: float = 1.5,
     return threshold
 
 
-def pool_runs(frames: Sequence[pd.DataFrame], members: int,
+def pool_runs(runs: Sequence[RunPredictions], members: int,
               label: str = "mmpolymer") -> pd.DataFrame:
     r"""Out-of-fold ensembles of :obj:`members` models from independent
     cross-validation runs (``predictions.csv`` of ``finetune``, e.g. one per
-    seed): every polymer has one out-of-fold prediction per run, from a
-    model that never saw it, so any :obj:`members` runs form an out-of-fold
-    ensemble of that size. One block of rows per combination of runs, with
-    ``pred`` (the members' mean), ``pred_std`` (their spread, population
-    std as the ensemble of a shipped model reports it), ``nn_similarity``
-    (the members' mean) and ``fold`` (the first run's in every block, so a
-    polymer keeps one group when calibration is cross-validated by fold).
-    The spread of :obj:`members` models calibrates an ensemble of the same
-    size (a spread of 3 is on average ~1.3x that of 2).
+    seed): every polymer has one out-of-fold prediction per model, from a
+    model that never saw it, so models of any runs form an out-of-fold
+    ensemble. A run is one prediction table (one model per fold), or the
+    tables of one run trained member by member (e.g. the two members of the
+    default configuration, each a ``finetune`` run with
+    ``finetune.members=null`` and its member's settings, same seed and
+    folds), which gives one model of each member. Each block pools the
+    models of ``members / models per run`` runs; one block of rows per
+    combination of runs, with ``pred`` (the models' mean), ``pred_std``
+    (their spread, population std as the ensemble of a shipped model
+    reports it), ``nn_similarity`` (the models' mean) and ``fold`` (the first
+    run's in every block, so a polymer keeps one group when calibration is
+    cross-validated by fold). The spread of :obj:`members` models calibrates
+    an ensemble of the same size and composition (a spread of 3 is on
+    average ~1.3x that of 2).
 
     Args:
-        frames: one prediction table per run (columns ``model``, ``row``,
+        runs: per run, a prediction table (columns ``model``, ``row``,
             ``target``, ``psmiles``, ``fold``, ``y``, ``pred``; a missing
-            ``nn_similarity`` is computed from the folds).
-        members: ensemble size, at most ``len(frames)``.
+            ``nn_similarity`` is computed from the folds), or a list of the
+            tables of its members (the same number for every run).
+        members: ensemble size in models, a multiple of the models per run,
+            at most all of them.
         label: the model whose predictions are pooled.
 
     Raises:
-        ValueError: too few runs, or runs over different polymers.
+        ValueError: too few runs, runs of different sizes, or runs over
+            different polymers (or members of a run on different folds).
     """
-    if not 1 <= members <= len(frames):
-        raise ValueError(f"pooling {members} members needs at least that "
-                         f"many runs, got {len(frames)}")
-    tables = []
-    for frame in frames:
-        t = frame[frame.model == label].copy()
-        if "nn_similarity" not in t or t.nn_similarity.isna().all():
-            t["nn_similarity"] = fold_similarity(t)
-        tables.append(t.sort_values(["target", "row"]).reset_index(drop=True))
-    ids = tables[0][["target", "row"]]
-    for t in tables[1:]:
-        if len(t) != len(ids) or not (t[["target", "row"]] == ids).all().all():
-            raise ValueError("the runs predict different polymers: pool runs "
-                             "of one data set (all folds finished)")
+    groups = [[run] if isinstance(run, pd.DataFrame) else list(run)
+              for run in runs]
+    size = len(groups[0]) if groups else 1
+    if size == 0 or any(len(g) != size for g in groups):
+        raise ValueError(f"every run needs the same number of member "
+                         f"tables, got {[len(g) for g in groups]}")
+    if members < 1 or members % size:
+        raise ValueError(f"runs of {size} models pool into ensembles of a "
+                         f"multiple of {size} models, not {members}")
+    if members // size > len(groups):
+        raise ValueError(f"pooling {members} models needs at least "
+                         f"{members // size} runs of {size} model(s), got "
+                         f"{len(groups)}")
+    tables = [[_sorted_table(frame, label) for frame in g] for g in groups]
+    ids = tables[0][0][["target", "row"]]
+    for g in tables:
+        for t in g:
+            if (len(t) != len(ids)
+                    or not (t[["target", "row"]] == ids).all().all()):
+                raise ValueError("the runs predict different polymers: pool "
+                                 "runs of one data set (all folds finished)")
+        if any((t.fold != g[0].fold).any() for t in g[1:]):
+            raise ValueError("the members of a run were tested on different "
+                             "folds: give the member runs of one seed")
     blocks = []
-    for combo in itertools.combinations(range(len(tables)), members):
-        pred = np.stack([tables[i].pred.to_numpy() for i in combo])
-        sim = np.stack([tables[i].nn_similarity.to_numpy() for i in combo])
-        block = tables[0][["row", "target", "psmiles", "fold", "y"]].copy()
+    for combo in itertools.combinations(range(len(tables)),
+                                        members // size):
+        models = [t for i in combo for t in tables[i]]
+        pred = np.stack([t.pred.to_numpy() for t in models])
+        sim = np.stack([t.nn_similarity.to_numpy() for t in models])
+        block = tables[0][0][["row", "target", "psmiles", "fold", "y"]].copy()
         block["pred"] = pred.mean(0)
         block["pred_std"] = pred.std(0) if members > 1 else np.nan
         block["nn_similarity"] = sim.mean(0)
@@ -203,6 +228,13 @@ def pool_runs(frames: Sequence[pd.DataFrame], members: int,
     out = pd.concat(blocks, ignore_index=True)
     out.insert(0, "model", label)
     return out
+
+
+def _sorted_table(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    t = frame[frame.model == label].copy()
+    if "nn_similarity" not in t or t.nn_similarity.isna().all():
+        t["nn_similarity"] = fold_similarity(t)
+    return t.sort_values(["target", "row"]).reset_index(drop=True)
 
 
 def fold_similarity(predictions: pd.DataFrame) -> np.ndarray:

@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -23,11 +23,13 @@ from mmpoly_geo.models.calibration import (
 from mmpoly_geo.models.predictor import CARD, SHIPPED_DIR
 from mmpoly_geo.training.config import member_configs, save_config
 from mmpoly_geo.training.cross_validation import _fit_fold, load_dataset
+from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.training.splits import train_val_split
 
 
 def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
-             cv_runs: Sequence[Path] = (), install: bool = False,
+             cv_runs: Sequence[Union[Path, Sequence[Path]]] = (),
+             install: bool = False,
              command: Optional[str] = None) -> Path:
     r"""Trains :obj:`ensemble` models (of each ``finetune.members`` entry)
     on the whole data set of
@@ -36,8 +38,9 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     ``member*.pt`` (float16 weights, no pretraining heads) and ``card.json``
     (property, unit, training data and licence, the command, the
     configuration, and, from the cross-validation runs :obj:`cv_runs` of the
-    same configuration (one ensemble run, or several seeds), their metrics
-    and the uncertainty calibration (see :func:`_from_cv_runs`);
+    same configuration (one ensemble run, or several seeds; a run trained
+    member by member is a list of its members' folders), their metrics and
+    the uncertainty calibration (see :func:`_from_cv_runs`);
     :obj:`command` is recorded as the one that made it, by default this
     process's). With :obj:`install` the model
     folder is copied to the package's shipped models
@@ -104,7 +107,9 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
         "config": config,
     }
     if cv_runs:
-        card.update(_from_cv_runs([Path(r) for r in cv_runs], len(configs)))
+        card.update(_from_cv_runs(
+            [[r] if isinstance(r, (str, Path)) else r for r in cv_runs],
+            len(configs)))
     atomic_write_text(card_path, json.dumps(card, indent=2))
     if install:
         target_dir = SHIPPED_DIR / name
@@ -115,38 +120,53 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     return model_dir
 
 
-def _from_cv_runs(cv_runs: Sequence[Path], members: int) -> Dict[str, Any]:
+def _from_cv_runs(cv_runs: Sequence[Sequence[Path]],
+                  models: int) -> Dict[str, Any]:
     """Cross-validation metrics and the uncertainty calibration from
     ``finetune`` output folders of the shipped configuration: one ensemble
     run, or several runs (e.g. seeds) pooled into out-of-fold ensembles of
-    :obj:`members` models (:func:`~mmpoly_geo.models.calibration.pool_runs`),
-    so the calibration fits the spread of an ensemble of the shipped size."""
-    summaries = [json.loads((r / "summary.json").read_text()) for r in cv_runs]
-    frames = [pd.read_csv(r / "predictions.csv") for r in cv_runs]
-    metrics = pd.concat([pd.read_csv(r / "metrics.csv") for r in cv_runs])
-    metrics = metrics[metrics.model == "mmpolymer"]
+    :obj:`models` models (:func:`~mmpoly_geo.models.calibration.pool_runs`),
+    so the calibration fits the spread of an ensemble of the shipped size.
+    Each entry of :obj:`cv_runs` is one run: one folder, or the folders of
+    one run trained member by member (e.g. the default's two members, each
+    its own ``finetune`` run of the same seed and folds), whose predictions
+    are averaged as the shipped members' are."""
+    groups = [[Path(r) for r in group] for group in cv_runs]
+    summaries = [json.loads((g[0] / "summary.json").read_text())
+                 for g in groups]
+    frames = [[pd.read_csv(r / "predictions.csv") for r in g] for g in groups]
+    if len(groups) == 1 and len(groups[0]) == 1:
+        table = frames[0][0][frames[0][0].model == "mmpolymer"]
+        source = (f"out-of-fold predictions of one "
+                  f"{summaries[0].get('models_per_fold', summaries[0]['ensemble'])}"
+                  f"-member ensemble run")
+        run_tables = [table]
+    else:
+        table = pool_runs(frames, models)
+        size = len(groups[0])
+        source = (f"{len(groups)} cross-validation run(s)"
+                  + (f" of {size} member runs each" if size > 1 else "")
+                  + f" pooled into out-of-fold ensembles of {models}")
+        # Each run's own out-of-fold predictions (its members averaged).
+        run_tables = [pool_runs([f], size) for f in frames]
+    # Per run and test fold, over all runs x folds (population std, as the
+    # finetune summaries).
+    per_fold = pd.DataFrame([
+        {"fold": fold, **regression_metrics(part.y.to_numpy(),
+                                            part.pred.to_numpy())}
+        for t in run_tables for fold, part in t.groupby("fold")])
     out: Dict[str, Any] = {"cross_validation": {
-        "runs": [str(r) for r in cv_runs], "folds": summaries[0]["folds"],
-        "ensemble": summaries[0]["ensemble"],
-        # Over all runs x folds, population std as the finetune summaries.
-        "metrics": {m: {"mean": float(metrics[m].mean()),
-                        "std": float(metrics[m].std(ddof=0)),
-                        "n": int(metrics[m].notna().sum())}
-                    for m in ("rmse", "mae", "r2")}}}
-    if len(frames) > 1:
-        table = pool_runs(frames, members)
-        # Closer to what ships than the single models' metrics above.
+        "runs": [",".join(map(str, g)) for g in groups],
+        "folds": summaries[0]["folds"], "ensemble": summaries[0]["ensemble"],
+        "metrics": {m: {"mean": float(per_fold[m].mean()),
+                        "std": float(per_fold[m].std(ddof=0)),
+                        "n": int(per_fold[m].notna().sum())}
+                    for m in ("rmse", "mae", "r2")}},
+        "calibration_source": source}
+    if len(run_tables) > 1 or len(groups[0]) > 1:
+        # Closer to what ships than the single runs' metrics above.
         out["cross_validation"]["rmse_of_pooled_ensembles"] = float(
             np.sqrt(np.mean((table.pred - table.y) ** 2)))
-        out["calibration_source"] = (
-            f"{len(frames)} cross-validation runs pooled into out-of-fold "
-            f"ensembles of {members}")
-    else:
-        table = frames[0][frames[0].model == "mmpolymer"]
-        out["calibration_source"] = (
-            f"out-of-fold predictions of one "
-            f"{summaries[0].get('models_per_fold', summaries[0]['ensemble'])}"
-            f"-member ensemble run")
     errors = (table.pred - table.y).to_numpy()
     if "pred_std" in table and (table.pred_std > 0).any():
         report = calibration_report(errors, table.pred_std.to_numpy(),

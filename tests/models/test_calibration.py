@@ -80,6 +80,38 @@ def test_pool_runs():
         pool_runs([runs[0], runs[1].iloc[:-1]], 2)
 
 
+def test_pool_runs_trained_member_by_member():
+    psmiles = ["*CC(*)C", "*CC(*)CC", "*CC(*)c1ccccc1", "*CCO*", "*CC(*)F",
+               "*CC(*)Cl"]
+    folds = [0, 1] * 3
+    # Three runs (seeds), each of two member runs on that seed's folds.
+    runs = [[_run(10 * s + m, folds if s else folds[::-1], psmiles)
+             for m in range(2)] for s in range(3)]
+    by_row = [[t.set_index("row").sort_index() for t in run] for run in runs]
+    # One run: its members' mean and spread.
+    alone = pool_runs(runs[:1], 2).set_index("row").sort_index()
+    assert np.allclose(alone.pred, (by_row[0][0].pred + by_row[0][1].pred) / 2)
+    assert np.allclose(alone.pred_std,
+                       np.abs(by_row[0][0].pred - by_row[0][1].pred) / 2)
+    # Ensembles of 4 models: every pair of runs, all members of each.
+    pooled = pool_runs(runs, 4)
+    assert set(pooled.runs) == {"0+1", "0+2", "1+2"} and len(pooled) == 18
+    block = pooled[pooled.runs == "0+2"].set_index("row").sort_index()
+    four = np.stack([t.pred for t in by_row[0] + by_row[2]])
+    assert np.allclose(block.pred, four.mean(0))
+    assert np.allclose(block.pred_std, four.std(0))
+    assert len(pool_runs(runs, 2)) == 3 * 6  # each run alone
+    with pytest.raises(ValueError, match="multiple of 2"):
+        pool_runs(runs, 3)
+    with pytest.raises(ValueError, match="at least 4 runs"):
+        pool_runs(runs, 8)
+    with pytest.raises(ValueError, match="same number"):
+        pool_runs([runs[0], runs[1][:1]], 2)
+    # Members of one run share its folds: two seeds' runs are no such pair.
+    with pytest.raises(ValueError, match="different folds"):
+        pool_runs([[runs[0][0], runs[1][0]]], 2)
+
+
 def test_similarity_threshold():
     rng = np.random.default_rng(1)
     sim = rng.uniform(0.2, 1.0, 500)

@@ -387,6 +387,24 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     assert "pooled into out-of-fold ensembles of 2" in card["calibration_source"]
     assert card["cross_validation"]["metrics"]["rmse"]["n"] == 4  # 2 x 2 folds
     assert card["calibration"]["k1"] > 0
+    # A run trained member by member (two runs of one seed and its folds,
+    # here of two learning rates), its members averaged as shipped.
+    other = tmp_path / "cv_seed1_lr"
+    assert main(["finetune", *common, "finetune.baselines=[]", "seed=1",
+                 "optim.lr=0.003", "--out", str(other)]) == 0
+    assert main(["ship", *common, "--ensemble", "2", "--cv-run",
+                 f"{seeds[0]},{other}", "--out", str(tmp_path / "ship")]) == 0
+    card = json.loads((tmp_path / "ship" / "model" / "card.json").read_text())
+    assert "1 cross-validation run(s) of 2 member runs each" in \
+        card["calibration_source"]
+    members = [pd.read_csv(r / "predictions.csv").set_index("row").sort_index()
+               for r in (seeds[0], other)]
+    assert (members[0].fold == members[1].fold).all()
+    mean = (members[0].pred + members[1].pred) / 2
+    rmse = [np.sqrt(((mean - members[0].y)[members[0].fold == f] ** 2).mean())
+            for f in (0, 1)]
+    metrics = card["cross_validation"]["metrics"]["rmse"]
+    assert metrics["n"] == 2 and metrics["mean"] == pytest.approx(np.mean(rmse))
     # A second shipped model whose featurizer differs only in its descriptor
     # set (RDKit only, GIN branch alone): one shared featurisation serves
     # both, and its predictions equal those of its own featurisation.
