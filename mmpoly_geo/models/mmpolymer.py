@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -211,6 +211,19 @@ class MMPolymer(torch.nn.Module):
     def mode(self, value: str):
         self._check_mode(value)
         self._mode = value
+
+    @property
+    def unused_modules(self) -> Tuple[str, ...]:
+        """The submodules (dotted names) that :attr:`mode` never calls: the
+        sequence or 3D encoder and its fusion projection. Every mode builds
+        them, so that one architecture serves every mode, but a model trained
+        in a mode without them never trains them: fold files leave them out
+        (:func:`~mmpoly_geo.models.predictor.save_fold_model`)."""
+        unused = {"1d": ("3d",), "3d": ("1d",), "2d": ("1d", "3d"),
+                  "both": ()}[self.mode]
+        encoders = {"1d": "sequence_encoder", "3d": "encoder_3d"}
+        return tuple(name for m in unused
+                     for name in (encoders[m], f"fusion.projections.{m}"))
 
     def _check_mode(self, mode: str):
         if mode not in MODES:

@@ -59,12 +59,13 @@ def save_fold_model(path: Path, model, target_mean, target_std,
     """Writes one fine-tuned model with what prediction needs (targets'
     standardisation and names, featurizer settings) and the canonical
     P-SMILES it learned from (for the applicability domain). Pretraining
-    heads are left out; :obj:`half` stores floating-point weights as float16
+    heads and the modules the model's mode never calls are left out
+    (:func:`left_out`); :obj:`half` stores floating-point weights as float16
     (half the size, for shipped models; predictions change in the 4th
     significant digit)."""
     state = {k: (v.half() if half and v.is_floating_point() else v)
              for k, v in model.state_dict().items()
-             if not k.startswith(tuple(h + "." for h in PRETRAINING_HEADS))}
+             if not k.startswith(left_out(model))}
     atomic_torch_save({
         "format": FOLD_FORMAT, "config": model.config(),
         "state_dict": state,
@@ -75,12 +76,19 @@ def save_fold_model(path: Path, model, target_mean, target_std,
         "train_psmiles": list(train_psmiles or [])}, path)
 
 
+def left_out(model: torch.nn.Module) -> Tuple[str, ...]:
+    """Prefixes of the weights fold files leave out: the pretraining heads
+    and the modules the model's mode never calls
+    (:attr:`MMPolymer.unused_modules`)."""
+    return tuple(name + "." for name in PRETRAINING_HEADS
+                 + tuple(getattr(model, "unused_modules", ())))
+
+
 def load_weights(model: torch.nn.Module, state_dict: Dict[str, Tensor]):
-    """Loads a fold file's weights (float16 ones are cast back); only the
-    pretraining heads, which prediction files leave out, may be missing."""
+    """Loads a fold file's weights (float16 ones are cast back); only those
+    fold files leave out (:func:`left_out`) may be missing."""
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    missing = [k for k in missing
-               if not k.startswith(tuple(h + "." for h in PRETRAINING_HEADS))]
+    missing = [k for k in missing if not k.startswith(left_out(model))]
     if missing or unexpected:
         raise ValueError(f"the weights do not fit the model: missing "
                          f"{missing[:5]}, unexpected {unexpected[:5]}")

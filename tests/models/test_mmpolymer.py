@@ -191,3 +191,31 @@ def test_gin_baseline_loads_weights_of_its_earlier_layout(batch):
     fresh.load_state_dict(old, strict=True)  # raises on any mismatch
     with torch.no_grad():
         assert torch.equal(fresh(batch)["pred"], model(batch)["pred"])
+
+
+def test_fold_files_leave_out_what_the_mode_never_calls(batch, tmp_path):
+    from mmpoly_geo.models.predictor import load_weights, save_fold_model
+
+    torch.manual_seed(0)
+    model = MMPolymer(mode="2d", encoder_2d="gin", **SMALL).eval()
+    assert model.unused_modules == (
+        "sequence_encoder", "fusion.projections.1d", "encoder_3d",
+        "fusion.projections.3d")
+    assert MMPolymer(**SMALL).unused_modules == ()
+    path = tmp_path / "fold.pt"
+    save_fold_model(path, model, [0.0], [1.0], ["value"], {}, half=True)
+    state = torch.load(path, weights_only=True)["state_dict"]
+    assert not any(k.startswith(("sequence_encoder.", "encoder_3d.",
+                                 "fusion.projections.1d.")) for k in state)
+    assert any(k.startswith("encoder_2d.") for k in state)
+    assert any(k.startswith("fusion.projections.2d.") for k in state)
+    # Another initialisation of the unused modules: the same predictions.
+    torch.manual_seed(1)
+    fresh = MMPolymer(mode="2d", encoder_2d="gin", **SMALL).eval()
+    load_weights(fresh, state)
+    torch.testing.assert_close(fresh(batch)["pred"], model(batch)["pred"],
+                               rtol=1e-2, atol=1e-3)  # float16 weights
+    # A module the mode calls may not be missing.
+    both = MMPolymer(encoder_2d="gin", **SMALL)
+    with pytest.raises(ValueError, match="missing.*sequence_encoder"):
+        load_weights(both, state)
