@@ -159,10 +159,13 @@ def main(argv=None):
             f"{result['similarity_threshold']} |")
     lines.append("")
     if args.pool:
-        lines.append(f"Pooled: every {args.pool} of each folder's runs form "
-                     f"out-of-fold ensembles of {args.pool}; n counts each "
-                     f"polymer once per combination of runs, and RMSE is that "
-                     f"of these ensembles over all their predictions.")
+        lines.append(f"Pooled: the models of each folder's runs form "
+                     f"out-of-fold ensembles of {args.pool} (every "
+                     f"combination of runs holding that many models; a run "
+                     f"given as member runs joined by '+' holds one model "
+                     f"of each member); n counts each polymer once per "
+                     f"combination, and RMSE is that of these ensembles "
+                     f"over all their predictions.")
         lines.append("")
     lines.append(f"Nominal (normal): 1 sigma {NORMAL_COVERAGE[1]}, 2 sigma "
                  f"{NORMAL_COVERAGE[2]}. Calibrated: each fold's uncertainty "

@@ -369,7 +369,8 @@ def finished_runs(runs, name, seed, tag=""):
                    if re.fullmatch(rf"{re.escape(name)}_folds[0-9-]+",
                                    p.parent.name)
                    and (p / f"summary{tag}.json").is_file())
-    folds = [p.parent.name.rsplit("_folds", 1)[1].split("-") for p in parts]
+    folds = [json.loads((p / f"summary{tag}.json").read_text())["folds_run"]
+             for p in parts]
     if sum(map(len, folds)) != len(set().union(*folds)):
         raise SystemExit(f"the --folds runs of {name} seed {seed} overlap: "
                          + ", ".join(p.parent.name for p in parts))

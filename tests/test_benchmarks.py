@@ -155,6 +155,16 @@ def test_suite_quick_mode(tmp_path):
          str(tmp_path / "suite")], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown model(s) ours_drop_folds1" in \
         bad.stderr
+    # Parts holding the same fold (by their summaries) are an error.
+    shutil.copytree(runs / "ours_drop_folds1", runs / "ours_drop_folds0-1")
+    overlap = subprocess.run(
+        [sys.executable, "benchmarks/suite.py", "--quick", "--report-only",
+         "--datasets", "Eat", "--models", "ours_drop", "--seeds", "0",
+         "--out", str(tmp_path / "suite"), "--root", str(tmp_path / "d")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert overlap.returncode == 1 and "overlap: ours_drop_folds0-1, " \
+        "ours_drop_folds1" in overlap.stderr
+    shutil.rmtree(runs / "ours_drop_folds0-1")
 
     # --report-only tabulates finished runs, trains nothing, names the rest;
     # seeds are pooled (2 folds x 2 seeds); --average adds the fold-by-fold
