@@ -25,6 +25,9 @@ ENCODERS_3D = {
 }
 ENCODERS_2D = {"gin": BondGraphEncoder}
 MODES = ("1d", "2d", "3d", "both")
+#: The sequence ("1d") and 3D ("3d") branches each mode calls.
+MODE_MODALITIES = {"1d": {"1d"}, "3d": {"3d"}, "both": {"1d", "3d"},
+                   "2d": set()}
 #: Heads used only in pretraining: prediction files leave them out.
 PRETRAINING_HEADS = ("token_head", "atom_type_head", "denoising_head",
                      "contrastive")
@@ -89,6 +92,12 @@ class MMPolymer(torch.nn.Module):
             (with the periodic bond when :obj:`periodic`), fused as one more
             modality; not pretrained. (default: :obj:`None`)
         encoder_2d_kwargs (dict, optional): Arguments of the 2D encoder.
+        build_unused (bool, optional): If :obj:`False`, the sequence or 3D
+            encoder that :obj:`mode` never calls is not built: a model to
+            load a fold file into for prediction (the e3nn encoder is most of
+            a model's build time; fold files leave these encoders out, see
+            :attr:`unused_modules`). Such a model cannot switch to a mode
+            that needs them. (default: :obj:`True`)
 
     Forward input: a (batched) :class:`~mmpoly_geo.data.PolymerData`. Output:
     a dict with ``pred`` :math:`[B, T]`, ``fused`` :math:`[B, D]` and, for the
@@ -107,7 +116,8 @@ class MMPolymer(torch.nn.Module):
                  descriptor_columns: Optional[Sequence[int]] = None,
                  descriptor_kwargs: Optional[Dict[str, Any]] = None,
                  encoder_2d: Optional[str] = None,
-                 encoder_2d_kwargs: Optional[Dict[str, Any]] = None):
+                 encoder_2d_kwargs: Optional[Dict[str, Any]] = None,
+                 build_unused: bool = True):
         super().__init__()
         if encoder_2d is not None and encoder_2d not in ENCODERS_2D:
             raise ValueError(f"encoder_2d must be None or one of "
@@ -146,14 +156,22 @@ class MMPolymer(torch.nn.Module):
             encoder_2d_kwargs=dict(encoder_2d_kwargs or {}))
         self.bonds = bonds
         self.periodic = periodic
-        self.sequence_encoder = SequenceEncoder(vocab_size,
-                                                **self._config["sequence_kwargs"])
-        kwargs_3d = dict(self._config["encoder_3d_kwargs"])
-        if bonds:
-            kwargs_3d.setdefault("num_edge_types", NUM_EDGE_TYPES)
-        self.encoder_3d = ENCODERS_3D[encoder_3d](**kwargs_3d)
-        h1 = self.sequence_encoder.hidden_channels
-        h3 = self.encoder_3d.out_channels
+        built = (MODE_MODALITIES.get(mode, {"1d", "3d"}) if not build_unused
+                 else {"1d", "3d"})
+        self.sequence_encoder = self.encoder_3d = None
+        # Sizes of the modules that serve only a skipped encoder (its fusion
+        # projection, its pretraining head): never loaded, never called.
+        h1 = h3 = 1
+        if "1d" in built:
+            self.sequence_encoder = SequenceEncoder(
+                vocab_size, **self._config["sequence_kwargs"])
+            h1 = self.sequence_encoder.hidden_channels
+        if "3d" in built:
+            kwargs_3d = dict(self._config["encoder_3d_kwargs"])
+            if bonds:
+                kwargs_3d.setdefault("num_edge_types", NUM_EDGE_TYPES)
+            self.encoder_3d = ENCODERS_3D[encoder_3d](**kwargs_3d)
+            h3 = self.encoder_3d.out_channels
         modalities = {"1d": h1, "3d": h3}
         self.encoder_2d = None
         if encoder_2d is not None:
@@ -219,10 +237,9 @@ class MMPolymer(torch.nn.Module):
         them, so that one architecture serves every mode, but a model trained
         in a mode without them never trains them: fold files leave them out
         (:func:`~mmpoly_geo.models.predictor.save_fold_model`)."""
-        unused = {"1d": ("3d",), "3d": ("1d",), "2d": ("1d", "3d"),
-                  "both": ()}[self.mode]
         encoders = {"1d": "sequence_encoder", "3d": "encoder_3d"}
-        return tuple(name for m in unused
+        return tuple(name for m in sorted(encoders)
+                     if m not in MODE_MODALITIES[self.mode]
                      for name in (encoders[m], f"fusion.projections.{m}"))
 
     def _check_mode(self, mode: str):
@@ -230,6 +247,13 @@ class MMPolymer(torch.nn.Module):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode == "2d" and self.encoder_2d is None:
             raise ValueError("mode='2d' needs the 2D branch (encoder_2d)")
+        for modality, name in (("1d", "sequence_encoder"),
+                               ("3d", "encoder_3d")):
+            if (modality in MODE_MODALITIES[mode]
+                    and getattr(self, name) is None):
+                raise ValueError(f"mode={mode!r} needs {name}, which this "
+                                 f"model was built without "
+                                 f"(build_unused=False)")
 
     def config(self) -> Dict[str, Any]:
         """Constructor arguments (with the current mode)."""

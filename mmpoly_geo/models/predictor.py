@@ -130,7 +130,9 @@ def load_fold_model(path: Path, templates: Dict[str, Any]) -> Dict[str, Any]:
                            "a fine-tuned mmpoly_geo model")
     key = json.dumps(blob["config"], sort_keys=True, default=str)
     if key not in templates:
-        templates[key] = build_model(blob["config"]).eval()
+        # Without the encoders the file leaves out (quicker to build).
+        templates[key] = build_model(dict(blob["config"],
+                                          build_unused=False)).eval()
     blob["model"] = SharedArchitectureModel(templates[key],
                                             blob["state_dict"])
     return blob

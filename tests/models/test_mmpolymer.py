@@ -219,3 +219,25 @@ def test_fold_files_leave_out_what_the_mode_never_calls(batch, tmp_path):
     both = MMPolymer(encoder_2d="gin", **SMALL)
     with pytest.raises(ValueError, match="missing.*sequence_encoder"):
         load_weights(both, state)
+
+
+def test_prediction_models_skip_the_encoders_their_mode_never_calls(
+        batch, tmp_path):
+    from mmpoly_geo.models.predictor import load_fold_model, save_fold_model
+
+    torch.manual_seed(0)
+    model = MMPolymer(mode="2d", encoder_2d="gin", **SMALL).eval()
+    path = tmp_path / "fold.pt"
+    save_fold_model(path, model, [0.0], [1.0], ["value"], {})
+    templates = {}
+    loaded = load_fold_model(path, templates)["model"]
+    template = next(iter(templates.values()))
+    assert template.encoder_3d is None and template.sequence_encoder is None
+    assert template.config() == model.config()
+    torch.testing.assert_close(loaded(batch)["pred"], model(batch)["pred"])
+    with pytest.raises(ValueError, match="needs encoder_3d.*build_unused"):
+        template.mode = "3d"
+    # A 1D model keeps its sequence encoder and drops the 3D one.
+    one = MMPolymer(mode="1d", build_unused=False, **SMALL).eval()
+    assert one.encoder_3d is None and one.sequence_encoder is not None
+    assert one(batch)["pred"].shape == (4, 1)
