@@ -26,7 +26,7 @@ from mmpoly_geo.models.predictor import (
     FOLD_FORMAT, load_fold_model, load_weights, predict_conformer_average,
     save_fold_model)
 from mmpoly_geo.training.splits import grouped_kfold, train_val_split
-from mmpoly_geo.training.trainer import fit
+from mmpoly_geo.training.trainer import best_checkpoint, fit
 
 
 def load_dataset(config: Dict[str, Any]):
@@ -354,8 +354,7 @@ def _train(module, config, dataset, train_idx, val_idx, fold_dir,
     done = fold_dir / "done"
     trainer = fit(module, config, dataset, train_idx, val_idx, fold_dir,
                   "val_mse", resume, callbacks)
-    best = trainer.checkpoint_callback.best_model_path or str(
-        fold_dir / "last.ckpt")
+    best = str(best_checkpoint(trainer, fold_dir) or fold_dir / "last.ckpt")
     module = FinetuneModule.load_from_checkpoint(best, map_location="cpu",
                                                  weights_only=False)
     score = trainer.checkpoint_callback.best_model_score

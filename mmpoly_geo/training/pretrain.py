@@ -35,7 +35,7 @@ from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.training.sampling import random_conformers
 from mmpoly_geo.training.splits import train_val_split
-from mmpoly_geo.training.trainer import fit
+from mmpoly_geo.training.trainer import best_checkpoint, fit
 
 #: Settings of the ``pretrain`` section that replace ``optim``'s in
 #: pretraining.
@@ -255,7 +255,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
             dataset.descriptors[torch.as_tensor(train_idx)])
     trainer = fit(module, config, dataset, train_idx, val_idx, out_dir,
                   "val_loss", resume, callbacks)
-    best = trainer.checkpoint_callback.best_model_path
+    best = best_checkpoint(trainer, out_dir)
     if best:
         module = PretrainModule.load_from_checkpoint(
             best, map_location="cpu", weights_only=False)

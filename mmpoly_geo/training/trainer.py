@@ -77,8 +77,12 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
     CSV logs to :obj:`out_dir`, with the accelerator, devices, strategy,
     precision, epochs, gradient clipping and early stopping of the config."""
     t, o = config["trainer"], config["optim"]
+    # No best-v1.ckpt / last-v1.ckpt: a resumed callback that does not know
+    # the files (its folder was moved) would version them, and a later
+    # resume, which reads last.ckpt, would go back to the stale one.
     callbacks = [ModelCheckpoint(dirpath=out_dir, filename="best",
-                                 monitor=monitor, mode="min", save_last=True)]
+                                 monitor=monitor, mode="min", save_last=True,
+                                 enable_version_counter=False)]
     if patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="min",
                                        patience=patience))
@@ -151,6 +155,18 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
                 DataLoader(dataset.index_select(torch.as_tensor(val_idx)), **kw),
                 ckpt_path=str(last) if resume and last.is_file() else None)
     return trainer
+
+
+def best_checkpoint(trainer: pl.Trainer, out_dir: Path) -> Optional[Path]:
+    """The best checkpoint on the monitored metric (:obj:`None` when none
+    was recorded), looked up in :obj:`out_dir` when the recorded path is
+    gone: a run whose folder was moved, then resumed, recorded the old
+    place."""
+    recorded = trainer.checkpoint_callback.best_model_path
+    if not recorded:
+        return None
+    path = Path(recorded)
+    return path if path.is_file() else Path(out_dir) / path.name
 
 
 def _resumable(checkpoint: Path, module: pl.LightningModule) -> bool:

@@ -195,9 +195,12 @@ def test_objectives_can_be_switched_off(tiny_config, tiny_csv, tmp_path):
 
 
 class _Kill(pl.Callback):
-    """Kills the run in the middle of its second epoch."""
+    """Kills the run in the middle of an epoch (default: the second)."""
+    def __init__(self, epoch=1):
+        self.epoch = epoch
+
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        if trainer.current_epoch == 1 and batch_idx == 1:
+        if trainer.current_epoch == self.epoch and batch_idx == 1:
             raise RuntimeError("simulated kill")
 
 
@@ -213,6 +216,23 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     a = MMPolymer.load(full).state_dict()
     b = MMPolymer.load(resumed).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # Killed, its folder moved, resumed and killed again, resumed again: each
+    # resume continues from the latest epoch (no stale or versioned files).
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_pretrain(config, tmp_path / "c", callbacks=[_Kill()])
+    (tmp_path / "c").rename(tmp_path / "moved")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_pretrain(config, tmp_path / "moved", resume=True,
+                     callbacks=[_Kill(epoch=2)])
+    assert sorted(p.name for p in (tmp_path / "moved").glob("*.ckpt")) == \
+        ["best.ckpt", "last.ckpt"]
+    # Written at the end of epoch 1 (0-based), after the move (the one
+    # moved was written at the end of epoch 0).
+    assert torch.load(tmp_path / "moved" / "last.ckpt",
+                      weights_only=False)["epoch"] == 1
+    moved = run_pretrain(config, tmp_path / "moved", resume=True)
+    c = MMPolymer.load(moved).state_dict()
+    assert all(torch.equal(a[k], c[k]) for k in a)
 
 
 class _SigKill(pl.Callback):
