@@ -86,9 +86,13 @@ def left_out(model: torch.nn.Module) -> Tuple[str, ...]:
 
 def load_weights(model: torch.nn.Module, state_dict: Dict[str, Tensor]):
     """Loads a fold file's weights (float16 ones are cast back); only those
-    fold files leave out (:func:`left_out`) may be missing."""
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    missing = [k for k in missing if not k.startswith(left_out(model))]
+    fold files leave out (:func:`left_out`) may be missing, and those an
+    older file holds are not loaded (the model may be built without them)."""
+    skip = left_out(model)
+    missing, unexpected = model.load_state_dict(
+        {k: v for k, v in state_dict.items() if not k.startswith(skip)},
+        strict=False)
+    missing = [k for k in missing if not k.startswith(skip)]
     if missing or unexpected:
         raise ValueError(f"the weights do not fit the model: missing "
                          f"{missing[:5]}, unexpected {unexpected[:5]}")

@@ -237,6 +237,12 @@ def test_prediction_models_skip_the_encoders_their_mode_never_calls(
     torch.testing.assert_close(loaded(batch)["pred"], model(batch)["pred"])
     with pytest.raises(ValueError, match="needs encoder_3d.*build_unused"):
         template.mode = "3d"
+    # A file written before fold files left them out holds them all.
+    blob = torch.load(path, weights_only=True)
+    blob["state_dict"] = model.state_dict()
+    torch.save(blob, tmp_path / "older.pt")
+    older = load_fold_model(tmp_path / "older.pt", {})["model"]
+    torch.testing.assert_close(older(batch)["pred"], model(batch)["pred"])
     # A 1D model keeps its sequence encoder and drops the 3D one.
     one = MMPolymer(mode="1d", build_unused=False, **SMALL).eval()
     assert one.encoder_3d is None and one.sequence_encoder is not None
