@@ -28,6 +28,8 @@ MODES = ("1d", "2d", "3d", "both")
 #: The sequence ("1d") and 3D ("3d") branches each mode calls.
 MODE_MODALITIES = {"1d": {"1d"}, "3d": {"3d"}, "both": {"1d", "3d"},
                    "2d": set()}
+#: The submodule that encodes each of those branches.
+BRANCH_ENCODERS = {"1d": "sequence_encoder", "3d": "encoder_3d"}
 #: Heads used only in pretraining: prediction files leave them out.
 PRETRAINING_HEADS = ("token_head", "atom_type_head", "denoising_head",
                      "contrastive")
@@ -233,22 +235,23 @@ class MMPolymer(torch.nn.Module):
     @property
     def unused_modules(self) -> Tuple[str, ...]:
         """The submodules (dotted names) that :attr:`mode` never calls: the
-        sequence or 3D encoder and its fusion projection. Every mode builds
-        them, so that one architecture serves every mode, but a model trained
-        in a mode without them never trains them: fold files leave them out
-        (:func:`~mmpoly_geo.models.predictor.save_fold_model`)."""
-        encoders = {"1d": "sequence_encoder", "3d": "encoder_3d"}
-        return tuple(name for m in sorted(encoders)
+        sequence or 3D encoder and its fusion projection. They are built by
+        default (``build_unused=True``), so that one architecture serves
+        every mode, but a model trained in a mode without them never trains
+        them: fold files leave them out
+        (:func:`~mmpoly_geo.models.predictor.save_fold_model`), and a model
+        built with ``build_unused=False`` lacks the encoders."""
+        return tuple(name for m in sorted(BRANCH_ENCODERS)
                      if m not in MODE_MODALITIES[self.mode]
-                     for name in (encoders[m], f"fusion.projections.{m}"))
+                     for name in (BRANCH_ENCODERS[m],
+                                  f"fusion.projections.{m}"))
 
     def _check_mode(self, mode: str):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode == "2d" and self.encoder_2d is None:
             raise ValueError("mode='2d' needs the 2D branch (encoder_2d)")
-        for modality, name in (("1d", "sequence_encoder"),
-                               ("3d", "encoder_3d")):
+        for modality, name in BRANCH_ENCODERS.items():
             if (modality in MODE_MODALITIES[mode]
                     and getattr(self, name) is None):
                 raise ValueError(f"mode={mode!r} needs {name}, which this "

@@ -141,6 +141,7 @@ def _from_cv_runs(cv_runs: Sequence[Sequence[Path]],
                   f"{summaries[0].get('models_per_fold', summaries[0]['ensemble'])}"
                   f"-member ensemble run")
         run_tables = [table]
+        pooled: Dict[str, float] = {}
     else:
         table = pool_runs(frames, models)
         size = len(groups[0])
@@ -149,6 +150,9 @@ def _from_cv_runs(cv_runs: Sequence[Sequence[Path]],
                   + f" pooled into out-of-fold ensembles of {models}")
         # Each run's own out-of-fold predictions (its members averaged).
         run_tables = [pool_runs([f], size) for f in frames]
+        # Closer to what ships than the single runs' metrics below.
+        pooled = {"rmse_of_pooled_ensembles": float(
+            np.sqrt(np.mean((table.pred - table.y) ** 2)))}
     # Per run and test fold, over all runs x folds (population std, as the
     # finetune summaries).
     per_fold = pd.DataFrame([
@@ -161,12 +165,8 @@ def _from_cv_runs(cv_runs: Sequence[Sequence[Path]],
         "metrics": {m: {"mean": float(per_fold[m].mean()),
                         "std": float(per_fold[m].std(ddof=0)),
                         "n": int(per_fold[m].notna().sum())}
-                    for m in ("rmse", "mae", "r2")}},
+                    for m in ("rmse", "mae", "r2")}, **pooled},
         "calibration_source": source}
-    if len(run_tables) > 1 or len(groups[0]) > 1:
-        # Closer to what ships than the single runs' metrics above.
-        out["cross_validation"]["rmse_of_pooled_ensembles"] = float(
-            np.sqrt(np.mean((table.pred - table.y) ** 2)))
     errors = (table.pred - table.y).to_numpy()
     if "pred_std" in table and (table.pred_std > 0).any():
         report = calibration_report(errors, table.pred_std.to_numpy(),

@@ -376,6 +376,8 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     assert card["calibration"]["k2"] > card["calibration"]["k1"] > 0
     assert 0 <= card["calibration_coverage"]["coverage_1sigma"] <= 1
     assert card["cross_validation"]["metrics"]["rmse"]["mean"] > 0
+    # One run's metrics already describe its ensembles: no pooled figure.
+    assert "rmse_of_pooled_ensembles" not in card["cross_validation"]
     assert card["command"].startswith("mmpoly-geo ship")
     files = sorted(p.name for p in (shipped / "tiny").iterdir())
     assert files == ["card.json", "member0.pt", "member1.pt"]
@@ -425,6 +427,9 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
             for f in (0, 1)]
     metrics = card["cross_validation"]["metrics"]["rmse"]
     assert metrics["n"] == 2 and metrics["mean"] == pytest.approx(np.mean(rmse))
+    pooled = np.sqrt(((mean - members[0].y) ** 2).mean())
+    assert card["cross_validation"]["rmse_of_pooled_ensembles"] == \
+        pytest.approx(pooled)
     # A second shipped model whose featurizer differs only in its descriptor
     # set (RDKit only, GIN branch alone): one shared featurisation serves
     # both, and its predictions equal those of its own featurisation.
