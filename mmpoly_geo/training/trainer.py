@@ -1,6 +1,8 @@
 """Builds the Lightning ``Trainer`` from a run configuration."""
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import os
 import warnings
@@ -12,10 +14,13 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch_geometric.loader import DataLoader
 
-from mmpoly_geo.atomic import atomic_path, remove_stale_temporaries
+from mmpoly_geo.atomic import (
+    atomic_path, atomic_write_text, remove_stale_temporaries)
 from mmpoly_geo.training.sampling import (
     EpochSeededSampler, LengthBucketBatchSampler)
 
@@ -69,13 +74,64 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, str(tmp), storage_options)
 
 
+class _ContinuedExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that a resumed run keeps the rows its
+    earlier stretches logged before the checkpoint it resumes from (Lightning
+    deletes ``metrics.csv`` when its folder is reused), and drops the rows
+    logged after it, which the resumed run logs again."""
+
+    def __init__(self, log_dir: str, keep_before_step: int):
+        self._keep_before_step = keep_before_step
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        with path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            rows = [row for row in reader
+                    if row.get("step") not in (None, "")
+                    and int(float(row["step"])) < self._keep_before_step]
+            keys = list(reader.fieldnames or [])
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, text.getvalue())
+        # Later saves append under this header (widened if new keys come).
+        self.metrics_keys = keys
+
+
+class ContinuedCSVLogger(CSVLogger):
+    """:class:`~pytorch_lightning.loggers.CSVLogger` whose ``metrics.csv``
+    survives a resume: with :obj:`keep_before_step` (the global step of the
+    checkpoint resumed from), the rows logged before that step are kept."""
+
+    def __init__(self, *args, keep_before_step: Optional[int] = None,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self._keep_before_step = keep_before_step
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if (self._experiment is None and self._keep_before_step is not None
+                and rank_zero_only.rank == 0):
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuedExperimentWriter(
+                self.log_dir, self._keep_before_step)
+        return super().experiment
+
+
 def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
                   patience: Optional[int] = None,
-                  extra_callbacks: Optional[List[pl.Callback]] = None
-                  ) -> pl.Trainer:
+                  extra_callbacks: Optional[List[pl.Callback]] = None,
+                  resume_step: Optional[int] = None) -> pl.Trainer:
     """A Trainer writing checkpoints (best on :obj:`monitor` and ``last``) and
     CSV logs to :obj:`out_dir`, with the accelerator, devices, strategy,
-    precision, epochs, gradient clipping and early stopping of the config."""
+    precision, epochs, gradient clipping and early stopping of the config.
+    A run resumed from a checkpoint at global step :obj:`resume_step` keeps
+    the log rows of the steps before it."""
     t, o = config["trainer"], config["optim"]
     # No best-v1.ckpt / last-v1.ckpt: a resumed callback that does not know
     # the files (its folder was moved) would version them, and a later
@@ -104,7 +160,8 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
         strategy=strategy, num_nodes=t["num_nodes"],
         precision=t["precision"], max_epochs=o["max_epochs"],
         gradient_clip_val=o["gradient_clip_val"], callbacks=callbacks,
-        logger=CSVLogger(out_dir, name="logs", version=""),
+        logger=ContinuedCSVLogger(out_dir, name="logs", version="",
+                                  keep_before_step=resume_step),
         enable_progress_bar=show, enable_model_summary=False,
         use_distributed_sampler=False, deterministic=False,
         default_root_dir=out_dir, log_every_n_steps=1,
@@ -125,7 +182,19 @@ def fit(module: pl.LightningModule, config: Dict[str, Any], dataset,
 def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
          resume, callbacks):
     o = config["optim"]
-    trainer = build_trainer(config, out_dir, monitor, o["patience"], callbacks)
+    last = Path(out_dir) / "last.ckpt"
+    resume_step = None
+    if resume:
+        remove_stale_temporaries(out_dir)
+        resume_step = _resume_step(last, module) if last.is_file() else None
+        if last.is_file() and resume_step is None:
+            # Damaged outside our writes, or written by a version whose
+            # weights no longer fit this model: this run starts again (same
+            # seed, so the same result as an uninterrupted run).
+            for ckpt in Path(out_dir).glob("*.ckpt"):
+                ckpt.unlink()
+    trainer = build_trainer(config, out_dir, monitor, o["patience"], callbacks,
+                            resume_step)
     train = dataset.index_select(torch.as_tensor(train_idx))
     workers = config["trainer"]["loader_workers"]
     if o.get("length_buckets"):
@@ -142,18 +211,9 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
                                   batch_size=o["batch_size"],
                                   num_workers=workers)
     kw = dict(batch_size=o["batch_size"], num_workers=workers)
-    last = Path(out_dir) / "last.ckpt"
-    if resume:
-        remove_stale_temporaries(out_dir)
-        if last.is_file() and not _resumable(last, module):
-            # Damaged outside our writes, or written by a version whose
-            # weights no longer fit this model: this run starts again (same
-            # seed, so the same result as an uninterrupted run).
-            for ckpt in Path(out_dir).glob("*.ckpt"):
-                ckpt.unlink()
     trainer.fit(module, train_loader,
                 DataLoader(dataset.index_select(torch.as_tensor(val_idx)), **kw),
-                ckpt_path=str(last) if resume and last.is_file() else None)
+                ckpt_path=str(last) if resume_step is not None else None)
     return trainer
 
 
@@ -169,15 +229,18 @@ def best_checkpoint(trainer: pl.Trainer, out_dir: Path) -> Optional[Path]:
     return path if path.is_file() else Path(out_dir) / path.name
 
 
-def _resumable(checkpoint: Path, module: pl.LightningModule) -> bool:
+def _resume_step(checkpoint: Path, module: pl.LightningModule
+                 ) -> Optional[int]:
+    """The global step :obj:`checkpoint` was written at, or :obj:`None` (with
+    a warning) when it cannot be resumed by :obj:`module`."""
     try:
-        state = torch.load(checkpoint, map_location="cpu",
-                           weights_only=False)["state_dict"]
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state, step = saved["state_dict"], int(saved["global_step"])
     except Exception as exc:
         warnings.warn(f"{checkpoint} is unreadable "
                       f"({type(exc).__name__}: {exc}); training this run "
                       f"again from the start", stacklevel=3)
-        return False
+        return None
     expected = {k: v.shape for k, v in module.state_dict().items()}
     found = {k: v.shape for k, v in state.items()}
     if found != expected:
@@ -187,5 +250,5 @@ def _resumable(checkpoint: Path, module: pl.LightningModule) -> bool:
                       f"another version or configuration; differs in "
                       f"{len(differ)} weights, e.g. {differ[:3]}); training "
                       f"this run again from the start", stacklevel=3)
-        return False
-    return True
+        return None
+    return step

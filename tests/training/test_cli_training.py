@@ -216,6 +216,11 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     a = MMPolymer.load(full).state_dict()
     b = MMPolymer.load(resumed).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # The log holds every epoch once, as the uninterrupted run's does.
+    logs = [pd.read_csv(tmp_path / run / "logs" / "metrics.csv")
+            for run in ("a", "b")]
+    assert sorted(logs[0].epoch.unique()) == [0, 1, 2]
+    pd.testing.assert_frame_equal(logs[1], logs[0])
     # Killed, its folder moved, resumed and killed again, resumed again: each
     # resume continues from the latest epoch (no stale or versioned files).
     with pytest.raises(RuntimeError, match="simulated kill"):
@@ -233,6 +238,8 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     moved = run_pretrain(config, tmp_path / "moved", resume=True)
     c = MMPolymer.load(moved).state_dict()
     assert all(torch.equal(a[k], c[k]) for k in a)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "moved" / "logs" / "metrics.csv"), logs[0])
 
 
 class _SigKill(pl.Callback):
@@ -307,6 +314,12 @@ def test_unusable_checkpoint_restarts_the_run(tiny_config, tiny_csv,
     a = MMPolymer.load(full).state_dict()
     b = MMPolymer.load(resumed).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # Started again: the log holds every epoch once, as the uninterrupted
+    # run's does.
+    logs = [pd.read_csv(tmp_path / run / "logs" / "metrics.csv")
+            for run in ("a", "b")]
+    assert sorted(logs[0].epoch.unique()) == [0, 1]
+    pd.testing.assert_frame_equal(logs[1], logs[0])
     # A damaged model file is a clear error, not a traceback from torch.
     Path(resumed).write_bytes(Path(resumed).read_bytes()[:100])
     with pytest.raises(ValueError, match="not a readable checkpoint"):
