@@ -354,7 +354,7 @@ def _train(module, config, dataset, train_idx, val_idx, fold_dir,
     done = fold_dir / "done"
     trainer = fit(module, config, dataset, train_idx, val_idx, fold_dir,
                   "val_mse", resume, callbacks)
-    best = str(best_checkpoint(trainer, fold_dir) or fold_dir / "last.ckpt")
+    best = str(best_checkpoint(trainer) or fold_dir / "last.ckpt")
     module = FinetuneModule.load_from_checkpoint(best, map_location="cpu",
                                                  weights_only=False)
     score = trainer.checkpoint_callback.best_model_score

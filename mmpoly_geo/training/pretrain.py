@@ -255,7 +255,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
             dataset.descriptors[torch.as_tensor(train_idx)])
     trainer = fit(module, config, dataset, train_idx, val_idx, out_dir,
                   "val_loss", resume, callbacks)
-    best = best_checkpoint(trainer, out_dir)
+    best = best_checkpoint(trainer)
     if best:
         module = PretrainModule.load_from_checkpoint(
             best, map_location="cpu", weights_only=False)

@@ -74,6 +74,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, str(tmp), storage_options)
 
 
+class MovableModelCheckpoint(ModelCheckpoint):
+    """:class:`~pytorch_lightning.callbacks.ModelCheckpoint` that resumes a
+    run whose folder was moved with its record of the best score so far.
+
+    Lightning drops that record when the checkpoint's folder differs from
+    the one it was written in; the first epoch after the resume would then
+    replace ``best.ckpt`` however bad it is. Here the recorded files are
+    looked up by name in the new folder."""
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        if self.dirpath is not None and state_dict.get(
+                "dirpath", self.dirpath) != self.dirpath:
+            def moved(path):
+                return str(Path(self.dirpath) / Path(path).name) if path \
+                    else path
+            state_dict = dict(
+                state_dict, dirpath=self.dirpath,
+                best_model_path=moved(state_dict.get("best_model_path", "")),
+                kth_best_model_path=moved(
+                    state_dict.get("kth_best_model_path", "")),
+                last_model_path=moved(state_dict.get("last_model_path", "")),
+                best_k_models={moved(k): v for k, v in state_dict.get(
+                    "best_k_models", {}).items()})
+        super().load_state_dict(state_dict)
+
+
 class _ContinuedExperimentWriter(ExperimentWriter):
     """Lightning's CSV writer, except that a resumed run keeps the rows its
     earlier stretches logged before the checkpoint it resumes from (Lightning
@@ -134,9 +160,9 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
     the log rows of the steps before it."""
     t, o = config["trainer"], config["optim"]
     # No best-v1.ckpt / last-v1.ckpt: a resumed callback that does not know
-    # the files (its folder was moved) would version them, and a later
-    # resume, which reads last.ckpt, would go back to the stale one.
-    callbacks = [ModelCheckpoint(dirpath=out_dir, filename="best",
+    # the files would version them, and a later resume, which reads
+    # last.ckpt, would go back to the stale one.
+    callbacks = [MovableModelCheckpoint(dirpath=out_dir, filename="best",
                                  monitor=monitor, mode="min", save_last=True,
                                  enable_version_counter=False)]
     if patience:
@@ -217,16 +243,12 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
     return trainer
 
 
-def best_checkpoint(trainer: pl.Trainer, out_dir: Path) -> Optional[Path]:
+def best_checkpoint(trainer: pl.Trainer) -> Optional[Path]:
     """The best checkpoint on the monitored metric (:obj:`None` when none
-    was recorded), looked up in :obj:`out_dir` when the recorded path is
-    gone: a run whose folder was moved, then resumed, recorded the old
-    place."""
+    was recorded), in the run's folder also when it was moved and resumed
+    (:class:`MovableModelCheckpoint`)."""
     recorded = trainer.checkpoint_callback.best_model_path
-    if not recorded:
-        return None
-    path = Path(recorded)
-    return path if path.is_file() else Path(out_dir) / path.name
+    return Path(recorded) if recorded else None
 
 
 def _resume_step(checkpoint: Path, module: pl.LightningModule

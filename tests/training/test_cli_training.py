@@ -204,6 +204,15 @@ class _Kill(pl.Callback):
             raise RuntimeError("simulated kill")
 
 
+class _BestSoFar(pl.Callback):
+    """Records the checkpoint callback's best score and file as training
+    starts (after a resume has restored them)."""
+    def on_train_start(self, trainer, module):
+        callback = trainer.checkpoint_callback
+        self.score = float(callback.best_model_score)
+        self.path = callback.best_model_path
+
+
 def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
                                                 tmp_path):
     config = load_config(tiny_config, [f"data.csv={tiny_csv}",
@@ -226,9 +235,15 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     with pytest.raises(RuntimeError, match="simulated kill"):
         run_pretrain(config, tmp_path / "c", callbacks=[_Kill()])
     (tmp_path / "c").rename(tmp_path / "moved")
+    probe = _BestSoFar()
     with pytest.raises(RuntimeError, match="simulated kill"):
         run_pretrain(config, tmp_path / "moved", resume=True,
-                     callbacks=[_Kill(epoch=2)])
+                     callbacks=[probe, _Kill(epoch=2)])
+    # The resumed run knows the best score so far (a worse epoch cannot
+    # replace best.ckpt), recorded where the checkpoint now is.
+    assert probe.score == pytest.approx(
+        logs[0].val_loss[logs[0].epoch == 0].dropna().item())
+    assert probe.path == str(tmp_path / "moved" / "best.ckpt")
     assert sorted(p.name for p in (tmp_path / "moved").glob("*.ckpt")) == \
         ["best.ckpt", "last.ckpt"]
     # Written at the end of epoch 1 (0-based), after the move (the one
