@@ -162,9 +162,9 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
     # No best-v1.ckpt / last-v1.ckpt: a resumed callback that does not know
     # the files would version them, and a later resume, which reads
     # last.ckpt, would go back to the stale one.
-    callbacks = [MovableModelCheckpoint(dirpath=out_dir, filename="best",
-                                 monitor=monitor, mode="min", save_last=True,
-                                 enable_version_counter=False)]
+    callbacks = [MovableModelCheckpoint(
+        dirpath=out_dir, filename="best", monitor=monitor, mode="min",
+        save_last=True, enable_version_counter=False)]
     if patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="min",
                                        patience=patience))
