@@ -212,8 +212,9 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
     resume_step = None
     if resume:
         remove_stale_temporaries(out_dir)
-        resume_step = _resume_step(last, module) if last.is_file() else None
-        if last.is_file() and resume_step is None:
+    if resume and last.is_file():
+        resume_step = _resume_step(last, module)
+        if resume_step is None:
             # Damaged outside our writes, or written by a version whose
             # weights no longer fit this model: this run starts again (same
             # seed, so the same result as an uninterrupted run).
