@@ -74,14 +74,36 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, str(tmp), storage_options)
 
 
-class MovableModelCheckpoint(ModelCheckpoint):
-    """:class:`~pytorch_lightning.callbacks.ModelCheckpoint` that resumes a
-    run whose folder was moved with its record of the best score so far.
+class ResumableModelCheckpoint(ModelCheckpoint):
+    """:class:`~pytorch_lightning.callbacks.ModelCheckpoint` for runs that
+    are stopped and resumed: ``last.ckpt`` is written after every
+    validation, and a run whose folder was moved resumes with its record of
+    the best score so far.
 
-    Lightning drops that record when the checkpoint's folder differs from
-    the one it was written in; the first epoch after the resume would then
-    replace ``best.ckpt`` however bad it is. Here the recorded files are
-    looked up by name in the new folder."""
+    Lightning (2.6) writes ``last.ckpt`` only when the monitored metric
+    improved, so a run stopped after ``k`` epochs without improvement would
+    resume ``k`` epochs back. And it drops the best-score record when the
+    checkpoint's folder differs from the one it was written in; the first
+    epoch after the resume would then replace ``best.ckpt`` however bad it
+    is. Here the recorded files are looked up by name in the new folder."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer,
+                           pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer,
+                          pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: pl.Trainer) -> None:
+        # Skipped when the parent saved at this step (best and last).
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer,
+                                       self._monitor_candidates(trainer))
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         if self.dirpath is not None and state_dict.get(
@@ -162,7 +184,7 @@ def build_trainer(config: Dict[str, Any], out_dir: Path, monitor: str,
     # No best-v1.ckpt / last-v1.ckpt: a resumed callback that does not know
     # the files would version them, and a later resume, which reads
     # last.ckpt, would go back to the stale one.
-    callbacks = [MovableModelCheckpoint(
+    callbacks = [ResumableModelCheckpoint(
         dirpath=out_dir, filename="best", monitor=monitor, mode="min",
         save_last=True, enable_version_counter=False)]
     if patience:
@@ -247,7 +269,7 @@ def _fit(module, config, dataset, train_idx, val_idx, out_dir, monitor,
 def best_checkpoint(trainer: pl.Trainer) -> Optional[Path]:
     """The best checkpoint on the monitored metric (:obj:`None` when none
     was recorded), in the run's folder also when it was moved and resumed
-    (:class:`MovableModelCheckpoint`)."""
+    (:class:`ResumableModelCheckpoint`)."""
     recorded = trainer.checkpoint_callback.best_model_path
     return Path(recorded) if recorded else None
 

@@ -257,6 +257,42 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
         pd.read_csv(tmp_path / "moved" / "logs" / "metrics.csv"), logs[0])
 
 
+class _WorseEachEpoch(pl.LightningModule):
+    """A model whose validation MSE rises every epoch (0, 1, 2, ...)."""
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        return (self.w - batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_mse", float(self.current_epoch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_last_checkpoint_follows_every_epoch(tiny_config, tmp_path):
+    # Lightning writes last.ckpt only when the monitored metric improved: a
+    # run stopped after epochs without improvement would resume from the
+    # best epoch, losing the epochs since.
+    from mmpoly_geo.training.trainer import best_checkpoint, build_trainer
+
+    config = load_config(tiny_config, ["optim.max_epochs=3"])
+    trainer = build_trainer(config, tmp_path, "val_mse", patience=10)
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.ones(4)), batch_size=2)
+    trainer.fit(_WorseEachEpoch(), data, data)
+    last = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    best = torch.load(best_checkpoint(trainer), weights_only=False)
+    assert (last["epoch"], best["epoch"]) == (2, 0)
+    # The early-stopping state saved with it counts the epochs since the best.
+    stopping = next(v for k, v in last["callbacks"].items()
+                    if k.startswith("EarlyStopping"))
+    assert stopping["wait_count"] == 2
+
+
 class _SigKill(pl.Callback):
     """kill -9 of the whole process in the middle of its second epoch."""
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
