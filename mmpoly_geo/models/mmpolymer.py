@@ -33,6 +33,17 @@ BRANCH_ENCODERS = {"1d": "sequence_encoder", "3d": "encoder_3d"}
 #: Heads used only in pretraining: prediction files leave them out.
 PRETRAINING_HEADS = ("token_head", "atom_type_head", "denoising_head",
                      "contrastive")
+#: The state-dict prefixes of each branch that pretraining can train: what a
+#: pretrained file passes on for that branch (``pretrained_branches``).
+BRANCH_PREFIXES = {
+    "1d": ("sequence_encoder.", "fusion.projections.1d.", "token_head."),
+    "3d": ("encoder_3d.", "fusion.projections.3d.", "atom_type_head.",
+           "denoising_head."),
+    "2d": ("encoder_2d.", "fusion.projections.2d."),
+}
+#: The branches a pretrained file without the record trained (files
+#: written before the 2D branch could be pretrained).
+DEFAULT_PRETRAINED_BRANCHES = ("1d", "3d")
 # /2: concatenation fusion, bond-typed 3D edges, descriptor branch.
 # /3: contrastive alignment in the fused space (head sizes changed).
 CHECKPOINT_FORMAT = "mmpoly_geo.MMPolymer/3"
@@ -92,7 +103,8 @@ class MMPolymer(torch.nn.Module):
         encoder_2d (str, optional): ``"gin"`` adds a
             :class:`~mmpoly_geo.nn.BondGraphEncoder` over the bond graph
             (with the periodic bond when :obj:`periodic`), fused as one more
-            modality; not pretrained. (default: :obj:`None`)
+            modality (pretrained with ``pretrain.branches=[2d]``).
+            (default: :obj:`None`)
         encoder_2d_kwargs (dict, optional): Arguments of the 2D encoder.
         build_unused (bool, optional): If :obj:`False`, the sequence or 3D
             encoder that :obj:`mode` never calls is not built: a model to
@@ -224,6 +236,11 @@ class MMPolymer(torch.nn.Module):
         return self.fusion.projections["3d"]
 
     @property
+    def project_2d(self) -> torch.nn.Module:
+        """Projection of the pooled 2D vector into the fused space."""
+        return self.fusion.projections["2d"]
+
+    @property
     def mode(self) -> str:
         return self._mode
 
@@ -291,6 +308,18 @@ class MMPolymer(torch.nn.Module):
                                        *periodic)
         return self.encoder_3d(x, pos, edges, batch, edge_type=edge_type)
 
+    def encode_2d(self, data, x: Optional[Tensor] = None
+                  ) -> Tuple[Tensor, Tensor]:
+        """Runs the 2D encoder over the bond graph of :obj:`data` (with the
+        periodic bond when configured) on :obj:`x` (default: ``data.x``;
+        e.g. masked atoms in pretraining): ``(node, pooled)``."""
+        edges = data.edge_index
+        if self.periodic:
+            edges = torch.cat([edges, data.periodic_edge_index], 1)
+        return self.encoder_2d(data.x if x is None else x, edges,
+                               getattr(data, "batch", None),
+                               getattr(data, "num_graphs", 1))
+
     def forward(self, data, mode: Optional[str] = None,
                 generator: Optional[torch.Generator] = None
                 ) -> Dict[str, Tensor]:
@@ -312,12 +341,7 @@ class MMPolymer(torch.nn.Module):
                        vectors=enc.vectors)
             inputs["3d"] = enc.pooled
         if self.encoder_2d is not None:
-            edges = data.edge_index
-            if self.periodic:
-                edges = torch.cat([edges, data.periodic_edge_index], 1)
-            inputs["2d"] = self.encoder_2d(
-                data.x, edges, getattr(data, "batch", None),
-                getattr(data, "num_graphs", 1))[1]
+            inputs["2d"] = self.encode_2d(data)[1]
         if self.descriptor_encoder is not None:
             descriptors = getattr(data, "descriptors", None)
             if descriptors is not None:
@@ -350,11 +374,17 @@ class MMPolymer(torch.nn.Module):
                 f"{given.view(-1)[0].item():g}}} (the finetune and pretrain "
                 f"commands set it from data.cutoff)")
 
-    def save(self, path: Union[str, Path]):
+    def save(self, path: Union[str, Path],
+             pretrained_branches: Optional[Sequence[str]] = None):
         """Writes configuration and weights (loadable with
-        ``weights_only=True``)."""
-        atomic_torch_save({"format": CHECKPOINT_FORMAT, "config": self.config(),
-                           "state_dict": self.state_dict()}, path)
+        ``weights_only=True``); a pretrained file records which branches
+        (keys of :data:`BRANCH_PREFIXES`) pretraining trained, so
+        fine-tuning takes those and nothing else from it."""
+        blob = {"format": CHECKPOINT_FORMAT, "config": self.config(),
+                "state_dict": self.state_dict()}
+        if pretrained_branches is not None:
+            blob["pretrained_branches"] = list(pretrained_branches)
+        atomic_torch_save(blob, path)
 
     @classmethod
     def load(cls, path: Union[str, Path],

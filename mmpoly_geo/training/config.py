@@ -63,6 +63,9 @@ DEFAULTS: Dict[str, Any] = {
         "contrastive_weight": 1.0, "temperature": 0.1,
         # Multi-task regression of RDKit descriptors: off until measured.
         "descriptor_weight": 0.0,
+        # The branches pretrained: MMPolymer's sequence and 3D ones, or the
+        # bond-graph one (2d, with model.encoder_2d).
+        "branches": ["1d", "3d"],
         # Pretraining's own optimisation (fine-tuning's is `optim`).
         "lr": 5.0e-4, "weight_decay": 0.01, "warmup_ratio": 0.06,
         "batch_size": 64, "max_epochs": 30, "patience": 5,

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models import MMPolymer, build_model
+from mmpoly_geo.models.mmpolymer import (
+    BRANCH_PREFIXES, CHECKPOINT_FORMAT, DEFAULT_PRETRAINED_BRANCHES,
+    read_checkpoint)
 from mmpoly_geo.models.predictor import predict_conformer_average
 from mmpoly_geo.nn import PropertyHead
 from mmpoly_geo.training.resumable import ResumableModule
@@ -120,26 +124,32 @@ class FinetuneModule(ResumableModule):
                 {"params": [p for p in trainable if id(p) not in encoders]}]
 
     def load_pretrained(self, path: str) -> List[str]:
-        """Copies the weights of a pretrained :class:`MMPolymer` file.
-
-        Only the parts fine-tuning adds may stay untrained (property head,
-        descriptor and 2D branches and their fusion projections); returns
-        their keys.
+        """Copies the weights of the branches a pretrained :class:`MMPolymer`
+        file trained (its ``pretrained_branches``: sequence and 3D unless it
+        says otherwise) into the model's own copies of those branches; the
+        rest (property head, descriptor branch, branches the file did not
+        train) keeps the model's initialisation. Returns the branches
+        copied (none when the model has none of them, e.g. the GIN-branch
+        member of the default given a sequence + 3D file).
 
         Raises:
-            ValueError: naming the encoder keys that are missing from the file
-                or have another shape (a model configuration that differs
-                from the pretraining one would otherwise fine-tune from random
-                weights without a word).
+            ValueError: naming the keys of a pretrained branch that are
+                missing from the file or have another shape (a model
+                configuration that differs from the pretraining one would
+                otherwise fine-tune from random weights without a word).
         """
-        source = MMPolymer.load(path).state_dict()
+        blob = read_checkpoint(Path(path), CHECKPOINT_FORMAT, "checkpoint",
+                               "an MMPolymer checkpoint")
+        source = blob["state_dict"]
+        branches = blob.get("pretrained_branches",
+                            list(DEFAULT_PRETRAINED_BRANCHES))
         own = self.model.state_dict()
-        kept = {k: v for k, v in source.items()
-                if k in own and own[k].shape == v.shape}
-        untrained = sorted(set(own) - set(kept))
-        allowed = ("property_head.", "descriptor_encoder.", "encoder_2d.",
-                   "fusion.projections.descriptors.", "fusion.projections.2d.")
-        bad = [k for k in untrained if not k.startswith(allowed)]
+        copied = [b for b in branches
+                  if any(k.startswith(BRANCH_PREFIXES[b][0]) for k in own)]
+        prefixes = tuple(p for b in copied for p in BRANCH_PREFIXES[b])
+        wanted = [k for k in own if k.startswith(prefixes)]
+        bad = [k for k in wanted
+               if k not in source or source[k].shape != own[k].shape]
         if bad:
             shapes = [f"{k} (file {tuple(source[k].shape)}, model "
                       f"{tuple(own[k].shape)})" if k in source else
@@ -149,9 +159,10 @@ class FinetuneModule(ResumableModule):
                 f"pretrained file, so the model configuration differs from "
                 f"the pretraining one: {', '.join(shapes)}"
                 f"{' ...' if len(bad) > 8 else ''}")
-        self.model.load_state_dict(kept, strict=False)
+        self.model.load_state_dict({k: source[k] for k in wanted},
+                                   strict=False)
         self.sync_ema()
-        return untrained
+        return copied
 
     def training_step(self, batch, batch_idx):
         if self.model.mode not in ("1d", "2d"):

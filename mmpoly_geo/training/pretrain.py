@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,11 @@ from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
 from mmpoly_geo.data.shipped import CORPUS_LICENCES, PRETRAIN
 from mmpoly_geo.models import MMPolymer, build_model
+from mmpoly_geo.models.mmpolymer import MODE_MODALITIES
 from mmpoly_geo.models.pretrained import (
     CARD_FILE, CHECKPOINT_FILE, MAX_SHIPPED_MB, PRETRAINED_DIR)
-from mmpoly_geo.nn import IGNORE_INDEX, DescriptorScaler, PropertyHead
+from mmpoly_geo.nn import (
+    IGNORE_INDEX, AtomTypeHead, DescriptorScaler, PropertyHead)
 from mmpoly_geo.training.config import (
     pretrain_data, resolve_model_config, save_config)
 from mmpoly_geo.training.resumable import ResumableModule
@@ -45,6 +47,11 @@ PRETRAIN_OPTIM = ("lr", "weight_decay", "warmup_ratio", "batch_size",
 #: and conformers each epoch, so validation losses compare across epochs.
 VALIDATION_EPOCH = 0
 VALIDATION_STEP_OFFSET = 10**6
+#: The branches each objective trains (``pretrain.branches`` chooses the
+#: branches; an objective whose branches are not chosen must be off).
+OBJECTIVE_BRANCHES = {"token": {"1d"}, "coord": {"3d"}, "atom": {"3d", "2d"},
+                      "contrastive": {"1d", "3d"},
+                      "descriptor": {"1d", "2d", "3d"}}
 
 
 def mask_atoms(x: Tensor, chosen: Tensor) -> Tensor:
@@ -77,7 +84,9 @@ def mask_tokens(tokens: Tensor, mask: Tensor, prob: float, vocab_size: int,
 
 
 class PretrainModule(ResumableModule):
-    r"""Pretrains :class:`~mmpoly_geo.models.MMPolymer` with
+    r"""Pretrains the :obj:`branches` of :class:`~mmpoly_geo.models.MMPolymer`
+    (sequence ``"1d"`` and 3D ``"3d"``, MMPolymer's; or the bond-graph
+    ``"2d"`` branch, ``model.encoder_2d``) with
     :math:`L = w_t L_{token} + w_c L_{coord} + w_a L_{atom} + w_{nce} L_{nce}
     + w_d L_{desc}`; a weight of 0 switches an objective off (ablations).
 
@@ -88,16 +97,20 @@ class PretrainModule(ResumableModule):
       masked (:func:`mask_atoms`); the radius graph is built **on the noised
       coordinates** only (the encoder sees only what a noised structure
       offers); smooth-L1 on the recovered coordinates of the noised atoms.
-      :math:`L_{atom}`: their elements.
+      :math:`L_{atom}`: their elements, from the 3D branch and (``"2d"``)
+      from the 2D branch's atom states over the bond graph with the same
+      atoms masked (logged as ``atom_2d``; Hu et al.'s attribute masking),
+      by a head of this module, not of the saved model.
     - :math:`L_{nce}`: symmetric InfoNCE between the 1D and 3D vectors of
       the same (masked/noised) inputs after the **fusion projections**, the
       space fine-tuning reads.
     - :math:`L_{desc}` (:obj:`num_descriptors` > 0): multi-task regression of
       the polymer's RDKit 2D descriptors (``data.descriptors``, standardised
       by :attr:`descriptor_scaler`, fitted on the training split; ``NaN``
-      entries masked) from the 1D and from the 3D vector after the fusion
-      projections, by one shared head (ChemBERTa-2's MTR objective). The
-      head belongs to this module, not to the saved model.
+      entries masked) from each pretrained branch's vector after its fusion
+      projection, by one shared head, averaged over the branches
+      (ChemBERTa-2's MTR objective). The head belongs to this module, not
+      to the saved model.
 
     Randomness comes from ``(seed, epoch, step)`` and the RNG states are kept
     in checkpoints, so a resumed run gives the same result; validation uses
@@ -110,12 +123,17 @@ class PretrainModule(ResumableModule):
                  token_weight: float = 1.0, coord_weight: float = 1.0,
                  atom_weight: float = 1.0, contrastive_weight: float = 1.0,
                  temperature: float = 0.1, cutoff: float = 5.0, seed: int = 0,
-                 descriptor_weight: float = 0.0, num_descriptors: int = 0):
+                 descriptor_weight: float = 0.0, num_descriptors: int = 0,
+                 branches: Sequence[str] = ("1d", "3d")):
         super().__init__()
         self.save_hyperparameters()
         if descriptor_weight > 0 and num_descriptors < 1:
             raise ValueError("descriptor_weight > 0 needs num_descriptors "
                              "(the width of data.descriptors)")
+        #: The branches this run trains (the saved file records them).
+        self.branches = trained_branches(branches, model_config, dict(
+            token=token_weight, coord=coord_weight, atom=atom_weight,
+            contrastive=contrastive_weight, descriptor=descriptor_weight))
         model = build_model(dict(model_config, mode="both"))
         if not isinstance(model, MMPolymer):
             raise ValueError("pretraining needs model.kind=mmpolymer")
@@ -128,15 +146,17 @@ class PretrainModule(ResumableModule):
             self.descriptor_scaler = DescriptorScaler(num_descriptors)
             self.descriptor_head = PropertyHead(channels, num_descriptors,
                                                 dropout=0.0)
+        self.atom_head_2d = None
+        if "2d" in self.branches and atom_weight > 0:
+            self.atom_head_2d = AtomTypeHead(model.encoder_2d.out_channels)
 
     def _losses(self, batch, epoch: int, step: int) -> Dict[str, Tensor]:
         h = self.hparams
         g = torch.Generator().manual_seed(
             (h.seed * 1000003 + epoch) * 100003 + step)
         losses = {}
-        pooled_1d = pooled_3d = None
-        both = h.contrastive_weight > 0 or h.descriptor_weight > 0
-        if h.token_weight > 0 or both:
+        fused = {}  # each pretrained branch's vector in the fused space
+        if "1d" in self.branches:
             tokens, mask = to_dense_tokens(batch)
             masked, labels = mask_tokens(tokens, mask, h.mask_prob,
                                          self.model.token_head.num_classes, g)
@@ -144,47 +164,52 @@ class PretrainModule(ResumableModule):
             if h.token_weight > 0:
                 losses["token"] = self.model.token_head.loss(
                     self.model.token_head(states), labels)
-        if h.coord_weight > 0 or h.atom_weight > 0 or both:
+            fused["1d"] = self.model.project_1d(pooled_1d)
+        if "3d" in self.branches:
             # The graph is built on the noised coordinates below only.
             use_conformer(batch, random_conformers(batch, h.seed, epoch, step),
                           cutoff=None)
+        chosen = x = None
+        if "3d" in self.branches or "2d" in self.branches:
             chosen = (torch.rand(batch.num_nodes, generator=g)
-                      < h.mask_prob).to(batch.pos.device)
+                      < h.mask_prob).to(batch.x.device)
+            atoms = torch.where(chosen, batch.z,
+                                torch.full_like(batch.z, IGNORE_INDEX))
+        if "3d" in self.branches:
             noise = (torch.rand(batch.num_nodes, 3, generator=g) * 2 - 1)
             noisy = batch.pos + noise.to(batch.pos) * h.noise * chosen[:, None]
             x = mask_atoms(batch.x, chosen)
             edges = radius_graph(noisy, h.cutoff, batch.batch)
             enc = self.model.encode_3d(batch, x=x, pos=noisy,
                                        radius_edge_index=edges)
-            pooled_3d = enc.pooled
             if h.coord_weight > 0:
                 recovered = self.model.denoising_head(noisy, enc.vectors)
                 losses["coord"] = self.model.denoising_head.loss(
                     recovered, batch.pos, chosen)
             if h.atom_weight > 0:
-                labels = torch.where(chosen, batch.z,
-                                     torch.full_like(batch.z, IGNORE_INDEX))
                 losses["atom"] = self.model.atom_type_head.loss(
-                    self.model.atom_type_head(enc.node), labels)
-        if both:
-            fused_1d = self.model.project_1d(pooled_1d)
-            fused_3d = self.model.project_3d(pooled_3d)
+                    self.model.atom_type_head(enc.node), atoms)
+            fused["3d"] = self.model.project_3d(enc.pooled)
+        if "2d" in self.branches:
+            x = mask_atoms(batch.x, chosen) if x is None else x
+            node_2d, pooled_2d = self.model.encode_2d(batch, x=x)
+            if h.atom_weight > 0:
+                losses["atom_2d"] = self.atom_head_2d.loss(
+                    self.atom_head_2d(node_2d), atoms)
+            fused["2d"] = self.model.project_2d(pooled_2d)
         if h.contrastive_weight > 0:
-            losses["contrastive"], _ = self.model.contrastive(fused_1d,
-                                                              fused_3d)
+            losses["contrastive"], _ = self.model.contrastive(fused["1d"],
+                                                              fused["3d"])
         if h.descriptor_weight > 0:
             target = self.descriptor_scaler(batch.descriptors,
                                             fill_missing=False)
-            losses["descriptor"] = 0.5 * (
-                self.descriptor_head.loss(self.descriptor_head(fused_1d),
-                                          target)
-                + self.descriptor_head.loss(self.descriptor_head(fused_3d),
-                                            target))
+            losses["descriptor"] = sum(
+                self.descriptor_head.loss(self.descriptor_head(v), target)
+                for v in fused.values()) / len(fused)
         weights = {"token": h.token_weight, "coord": h.coord_weight,
-                   "atom": h.atom_weight, "contrastive": h.contrastive_weight,
+                   "atom": h.atom_weight, "atom_2d": h.atom_weight,
+                   "contrastive": h.contrastive_weight,
                    "descriptor": h.descriptor_weight}
-        if not losses:
-            raise ValueError("all pretraining objectives are switched off")
         losses["loss"] = sum(weights[k] * v for k, v in losses.items())
         return losses
 
@@ -202,6 +227,38 @@ class PretrainModule(ResumableModule):
         for k, v in losses.items():
             self.log(f"val_{k}", v, batch_size=batch.num_graphs,
                      on_step=False, on_epoch=True, sync_dist=True)
+
+
+def trained_branches(branches: Sequence[str], model_config: Dict[str, Any],
+                     weights: Dict[str, float]) -> Tuple[str, ...]:
+    """The :obj:`branches` that an objective switched on (:obj:`weights`)
+    trains, in the order 1d, 3d, 2d.
+
+    Raises:
+        ValueError: an unknown branch; 2d without ``model.encoder_2d``; an
+            objective that is on but trains none of :obj:`branches`."""
+    chosen = set(branches)
+    if not chosen or not chosen <= {"1d", "2d", "3d"}:
+        raise ValueError(f"pretrain.branches must be a non-empty list of "
+                         f"1d, 2d and 3d, got {list(branches)}")
+    if "2d" in chosen and not model_config.get("encoder_2d"):
+        raise ValueError("pretrain.branches with 2d needs the 2D branch: set "
+                         "model.encoder_2d=gin")
+    for name, weight in weights.items():
+        need = OBJECTIVE_BRANCHES[name]
+        missing = (need - chosen if name == "contrastive"
+                   else set() if need & chosen else need)
+        if weight > 0 and missing:
+            raise ValueError(
+                f"pretrain.{name}_weight > 0 needs the "
+                f"{' or '.join(sorted(missing))} branch in pretrain.branches "
+                f"(got {sorted(chosen)}); set pretrain.{name}_weight=0")
+    on = {b for name, weight in weights.items() if weight > 0
+          for b in OBJECTIVE_BRANCHES[name]}
+    trained = tuple(b for b in ("1d", "3d", "2d") if b in chosen & on)
+    if not trained:
+        raise ValueError("all pretraining objectives are switched off")
+    return trained
 
 
 def run_pretrain(config: Dict[str, Any], out_dir: Path,
@@ -246,7 +303,8 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         contrastive_weight=p["contrastive_weight"],
         temperature=p["temperature"], cutoff=config["data"]["cutoff"],
         seed=config["seed"], descriptor_weight=p["descriptor_weight"],
-        num_descriptors=int(dataset.descriptors.size(-1)))
+        num_descriptors=int(dataset.descriptors.size(-1)),
+        branches=p["branches"])
     keys = list(dataset.key)
     train_idx, val_idx = train_val_split(np.arange(len(dataset)), keys,
                                          p["val_fraction"], config["seed"])
@@ -261,17 +319,23 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
             best, map_location="cpu", weights_only=False)
     path = out_dir / CHECKPOINT_FILE
     if trainer.is_global_zero:
-        module.model.save(path)
+        # Embeddings from the file read the pretrained branches only.
+        module.model.mode = next(
+            mode for mode, used in MODE_MODALITIES.items()
+            if used == set(module.branches) & {"1d", "3d"})
+        module.model.save(path, pretrained_branches=module.branches)
         featurizer = dataset.featurizer.model_settings()
         card = _card(config, dataset, trainer, out_dir, featurizer,
-                     seconds + time.perf_counter() - start, command)
+                     seconds + time.perf_counter() - start, command,
+                     module.branches)
         atomic_write_text(card_path, json.dumps(card, indent=2))
         if install:
             return install_pretrained(out_dir, install)
     return path
 
 
-def _card(config, dataset, trainer, out_dir, featurizer, seconds, command):
+def _card(config, dataset, trainer, out_dir, featurizer, seconds, command,
+          branches):
     p = config["pretrain"]
     name = config["data"]["name"]
     log = out_dir / "logs" / "metrics.csv"
@@ -289,6 +353,7 @@ def _card(config, dataset, trainer, out_dir, featurizer, seconds, command):
                        if name in PRETRAIN else str(config["data"]["csv"])),
             "polymers": len(dataset), "rejected_rows": len(dataset.rejected),
             "licence": CORPUS_LICENCES.get(name, "that of your data")},
+        "branches": list(branches),
         "objectives": {k: p[k] for k in (
             "token_weight", "coord_weight", "atom_weight",
             "contrastive_weight", "descriptor_weight")},

@@ -1,9 +1,13 @@
 """The pretraining objectives teach what they claim: no answer leaks through
 the masked atoms, the denoising head starts at "no change", contrastive
 alignment trains the fusion projections, validation is comparable across
-epochs and the best epoch is what is saved."""
+epochs and the best epoch is what is saved; the 2D branch can be pretrained
+instead."""
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from rdkit import Chem
 from torch_geometric.loader import DataLoader
@@ -115,3 +119,67 @@ def test_descriptor_regression_objective(tiny_config, tiny_csv, tmp_path):
     model = MMPolymer.load(path)
     assert model.descriptor_encoder is None
     assert not any(k.startswith("descriptor") for k in model.state_dict())
+
+
+GIN = dict(TINY, encoder_2d="gin",
+           encoder_2d_kwargs=dict(hidden_channels=8, num_layers=2))
+
+
+def test_2d_branch_pretraining_trains_only_that_branch():
+    f = PolymerFeaturizer(num_conformers=2, cutoff=4.0, descriptors="rdkit")
+    batch = next(iter(DataLoader([f(s) for s in POLYMERS],
+                                 batch_size=len(POLYMERS))))
+    torch.manual_seed(0)
+    module = PretrainModule(GIN, token_weight=0, coord_weight=0,
+                            contrastive_weight=0, cutoff=4.0,
+                            descriptor_weight=1.0,
+                            num_descriptors=batch.descriptors.size(1),
+                            branches=["2d"])
+    assert module.branches == ("2d",)
+    module.descriptor_scaler.fit(batch.descriptors)
+    losses = module._losses(batch, 0, 0)
+    assert set(losses) == {"atom_2d", "descriptor", "loss"}
+    losses["loss"].backward()
+    trained = list(module.model.encoder_2d.parameters()) + list(
+        module.model.project_2d.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in trained)
+    for name in ("sequence_encoder", "encoder_3d"):  # never run
+        assert all(p.grad is None for p in
+                   getattr(module.model, name).parameters()), name
+    # Both 3D and 2D: the masked atoms are predicted from each branch.
+    both = PretrainModule(GIN, token_weight=0, contrastive_weight=0,
+                          cutoff=4.0, branches=["3d", "2d"])
+    assert set(both._losses(_batch(), 0, 0)) == {"coord", "atom", "atom_2d",
+                                                  "loss"}
+
+
+@pytest.mark.parametrize("model, settings, message", [
+    (TINY, dict(branches=["2d"]), "model.encoder_2d"),
+    (GIN, dict(branches=["2d"]), "token_weight > 0 needs the 1d branch"),
+    (GIN, dict(branches=["1d", "2d"], token_weight=0, coord_weight=0),
+     "contrastive_weight > 0 needs the 3d branch"),
+    (GIN, dict(branches=["4d"]), "non-empty list"),
+    (TINY, dict(token_weight=0, coord_weight=0, atom_weight=0,
+                contrastive_weight=0), "all pretraining objectives"),
+])
+def test_branches_and_objectives_must_agree(model, settings, message):
+    with pytest.raises(ValueError, match=message):
+        PretrainModule(model, **settings)
+
+
+def test_2d_pretraining_run_records_its_branch(tiny_config, tiny_csv,
+                                               tmp_path):
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "model.encoder_2d=gin",
+        "pretrain.branches=[2d]", "pretrain.token_weight=0",
+        "pretrain.coord_weight=0", "pretrain.contrastive_weight=0",
+        "pretrain.descriptor_weight=1", "pretrain.max_epochs=1"])
+    path = run_pretrain(config, tmp_path / "p")
+    blob = torch.load(path, weights_only=True)
+    assert blob["pretrained_branches"] == ["2d"]
+    assert MMPolymer.load(path).mode == "2d"  # embeddings: the GIN branch
+    card = json.loads((tmp_path / "p" / "card.json").read_text())
+    assert card["branches"] == ["2d"]
+    log = pd.read_csv(tmp_path / "p" / "logs" / "metrics.csv")
+    assert log["train_atom_2d"].notna().any() and "train_token" not in log

@@ -82,8 +82,37 @@ def test_load_pretrained_names_mismatched_keys(tmp_path):
     same = MMPolymer(**{k: v for k, v in TINY.items() if k != "kind"},
                      num_targets=3)
     same.save(path)
-    untrained = FinetuneModule(TINY, [0.0], [1.0]).load_pretrained(str(path))
-    assert untrained and all(k.startswith("property_head.") for k in untrained)
+    module = FinetuneModule(TINY, [0.0], [1.0])
+    head = module.model.property_head.state_dict()
+    assert module.load_pretrained(str(path)) == ["1d", "3d"]
+    loaded, saved = module.model.state_dict(), same.state_dict()
+    assert all(torch.equal(loaded[k], saved[k]) for k in saved
+               if k.startswith(("sequence_encoder.", "encoder_3d.")))
+    # What fine-tuning adds keeps its own initialisation.
+    assert all(torch.equal(v, module.model.property_head.state_dict()[k])
+               for k, v in head.items())
+
+
+def test_load_pretrained_takes_only_the_branches_the_file_trained(tmp_path):
+    gin = dict(TINY, encoder_2d="gin",
+               encoder_2d_kwargs=dict(hidden_channels=8, num_layers=1))
+    pretrained = MMPolymer(**{k: v for k, v in gin.items() if k != "kind"})
+    path = tmp_path / "pre2d.pt"
+    pretrained.save(path, pretrained_branches=["2d"])
+    module = FinetuneModule(dict(gin, mode="2d"), [0.0], [1.0])
+    sequence = module.model.sequence_encoder.state_dict()
+    assert module.load_pretrained(str(path)) == ["2d"]
+    loaded, saved = module.model.state_dict(), pretrained.state_dict()
+    assert all(torch.equal(loaded[k], saved[k]) for k in saved
+               if k.startswith(("encoder_2d.", "fusion.projections.2d.")))
+    # The file's sequence encoder was never trained: not taken.
+    assert all(torch.equal(v, module.model.sequence_encoder.state_dict()[k])
+               for k, v in sequence.items())
+    assert not all(torch.equal(v, saved[f"sequence_encoder.{k}"])
+                   for k, v in sequence.items())
+    # A model without the 2D branch (the default's first member) takes
+    # nothing from it.
+    assert FinetuneModule(TINY, [0.0], [1.0]).load_pretrained(str(path)) == []
 
 
 def test_resolved_model_config_takes_cutoff_and_descriptors(polymers):
