@@ -1,5 +1,5 @@
-"""The pretrained checkpoint that ships in the package: loads offline with
-``weights_only=True``, carries its model card, and embeds without
+"""The pretrained checkpoints that ship in the package: load offline with
+``weights_only=True``, carry their model card, and embed without
 fine-tuning."""
 import json
 import socket
@@ -20,12 +20,18 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def test_default_checkpoint_ships_and_loads_offline(no_network):
-    path = resolve_pretrained("default")
-    assert path.parent == PRETRAINED_DIR / "default"
+SHIPPED = {"default": ["1d", "3d"], "gin": ["2d"]}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_checkpoint_ships_and_loads_offline(no_network, name):
+    path = resolve_pretrained(name)
+    assert path.parent == PRETRAINED_DIR / name
     assert path.stat().st_size < MAX_SHIPPED_MB * 2 ** 20
     blob = torch.load(path, map_location="cpu", weights_only=True)
     assert set(blob) >= {"format", "config", "state_dict"}
+    # The branches pretraining trained (files without the record: 1d, 3d).
+    assert blob.get("pretrained_branches", ["1d", "3d"]) == SHIPPED[name]
     model = MMPolymer.load(path)
     assert sum(p.numel() for p in model.parameters()) > 1e5
 
@@ -38,13 +44,15 @@ def test_default_checkpoint_ships_and_loads_offline(no_network):
     assert card["command"].startswith("mmpoly-geo pretrain")
     assert "val_loss" in card["best_epoch_validation"]
     assert card["featurizer"]["num_conformers"] >= 1
+    assert card.get("branches", ["1d", "3d"]) == SHIPPED[name]
 
 
-def test_default_checkpoint_embeds_without_finetuning(no_network):
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_checkpoint_embeds_without_finetuning(no_network, name):
     from mmpoly_geo import embed
 
     frame = embed(["*CC(*)C", "*CC(*)c1ccccc1", "not a polymer"],
-                  pretrained="default")
+                  pretrained=name)
     columns = [c for c in frame.columns if c.startswith("emb_")]
     vectors = torch.tensor(frame.loc[:1, columns].to_numpy(dtype="float32"))
     assert len(columns) > 0 and torch.isfinite(vectors).all()
