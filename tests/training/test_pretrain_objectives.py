@@ -183,3 +183,11 @@ def test_2d_pretraining_run_records_its_branch(tiny_config, tiny_csv,
     assert card["branches"] == ["2d"]
     log = pd.read_csv(tmp_path / "p" / "logs" / "metrics.csv")
     assert log["train_atom_2d"].notna().any() and "train_token" not in log
+    # The default's two members fine-tuned from it: the GIN-branch member
+    # takes its GIN, the sequence + 3D member nothing (no error either way).
+    from mmpoly_geo.training import run_finetune
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=1",
+        "finetune.baselines=[]", f"finetune.pretrained={path}"])
+    assert len(config["finetune"]["members"]) == 2
+    assert run_finetune(config, tmp_path / "ft")["models"]["mmpolymer"]
