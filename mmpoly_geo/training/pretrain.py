@@ -246,13 +246,16 @@ def trained_branches(branches: Sequence[str], model_config: Dict[str, Any],
                          "model.encoder_2d=gin")
     for name, weight in weights.items():
         need = OBJECTIVE_BRANCHES[name]
-        missing = (need - chosen if name == "contrastive"
+        # Contrastive alignment needs both of its branches, the rest any one.
+        needs_all = name == "contrastive"
+        missing = (need - chosen if needs_all
                    else set() if need & chosen else need)
         if weight > 0 and missing:
             raise ValueError(
                 f"pretrain.{name}_weight > 0 needs the "
-                f"{' or '.join(sorted(missing))} branch in pretrain.branches "
-                f"(got {sorted(chosen)}); set pretrain.{name}_weight=0")
+                f"{(' and ' if needs_all else ' or ').join(sorted(missing))} "
+                f"branch in pretrain.branches (got {sorted(chosen)}); set "
+                f"pretrain.{name}_weight=0")
     on = {b for name, weight in weights.items() if weight > 0
           for b in OBJECTIVE_BRANCHES[name]}
     trained = tuple(b for b in ("1d", "3d", "2d") if b in chosen & on)
