@@ -145,11 +145,16 @@ def _run_config(args):
                       ("root", "data.root"),
                       ("epochs", f"{section}.max_epochs"),
                       ("folds", "finetune.folds"),
-                      ("pretrained", "finetune.pretrained"),
                       ("seed", "seed")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={value}")
+    pretrained = getattr(args, "pretrained", None)
+    if pretrained is not None and getattr(args, "func", None) is _finetune:
+        value = ("null" if pretrained == ["none"] else
+                 pretrained[0] if len(pretrained) == 1 else
+                 "[" + ", ".join(map(repr, pretrained)) + "]")
+        overrides.append(f"finetune.pretrained={value}")
     if getattr(args, "verbose", False):
         overrides.append("trainer.verbose=true")
     if getattr(args, "target", None):
@@ -364,10 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "fold models to --out.")
     _add_run_args(f)
     f.add_argument("--folds", type=int)
-    f.add_argument("--pretrained", metavar="CHECKPOINT",
-                   help="start from a pretrained checkpoint: a file or "
-                        "folder written by 'pretrain', or a shipped one by "
-                        "name ('default')")
+    f.add_argument("--pretrained", metavar="CHECKPOINT", nargs="+",
+                   help="start from pretrained checkpoints (default: the "
+                        "shipped 'gin'; 'none': from scratch): files or "
+                        "folders written by 'pretrain', or shipped ones by "
+                        "name ('gin', 'default'); each passes on the "
+                        "branches it trained to the models that have them")
     f.set_defaults(func=_finetune)
 
     for name, func, text in (

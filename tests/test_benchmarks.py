@@ -51,7 +51,7 @@ def test_predict_latency_runs(tmp_path):
         " vector_channels: 2, num_layers: 1}}\n"
         "optim: {max_epochs: 1}\ntrainer: {progress_bar: false}\n"
         f"data: {{num_conformers: 2, num_workers: 0, root: '{tmp_path}'}}\n"
-        "finetune: {folds: 2, baselines: []}\n")
+        "finetune: {folds: 2, baselines: [], pretrained: null}\n")
     assert main(["finetune", "--config", str(config), "--csv", str(csv),
                  "--target", "v", "--out", str(tmp_path / "run")]) == 0
     out = _run("benchmarks/predict_latency.py", "--model",
@@ -68,7 +68,7 @@ def test_suite_quick_mode(tmp_path):
     assert "(published, not run here)" in out
     metrics = pd.read_csv(tmp_path / "suite" / "metrics.csv")
     expected = {"rf_morgan", "gin", "schnet", "visnet", "transformer_1d",
-                "ours", "ours_single", "ours_3d", "ours_before",
+                "ours", "ours_scratch", "ours_single", "ours_3d", "ours_before",
                 "ours_old_protocol",
                 "ours_mean_fusion", "ours_no_bonds", "ours_no_descriptors",
                 "ours_periodic", "ours_ensemble_3", "ours_star_keep",

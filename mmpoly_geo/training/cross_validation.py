@@ -17,7 +17,8 @@ from mmpoly_geo.chem.similarity import nearest_neighbour_similarity
 from mmpoly_geo.data import PolymerDataset, PolymerOnDiskDataset
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
 from mmpoly_geo.training.config import (
-    load_config, member_configs, resolve_model_config, save_config)
+    load_config, member_configs, pretrained_checkpoints, resolve_model_config,
+    save_config)
 from mmpoly_geo.training.finetune_module import FinetuneModule
 from mmpoly_geo.training.metrics import mean_squared_error, regression_metrics
 from mmpoly_geo.models.pretrained import resolve_pretrained
@@ -75,6 +76,10 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
     predictions; ``finetune.members`` (a list of ``model``/``optim``
     settings) makes them models of different settings, each K times
     (:func:`~mmpoly_geo.training.config.member_configs`).
+    ``finetune.pretrained`` (default: the shipped ``gin`` checkpoint; null:
+    from scratch; a list: several files) copies each file's pretrained
+    branches into every model that has them
+    (:meth:`~mmpoly_geo.training.FinetuneModule.load_pretrained`).
     ``finetune.select_on_test=true`` is a *diagnostic* that validates on the
     test fold (as some published code does); its file names
     and model labels carry ``_SELECT_ON_TEST``, and its models are not
@@ -91,8 +96,8 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                          "(or use a named benchmark)")
     f = config["finetune"]
     configs = member_configs(config)
-    if f["pretrained"]:
-        resolve_pretrained(f["pretrained"])  # a missing one fails here, early
+    for spec in pretrained_checkpoints(config):
+        resolve_pretrained(spec)  # a missing one fails here, early
     if f["blend"] not in ("none", "rf"):
         raise ValueError(f"finetune.blend must be 'none' or 'rf', got "
                          f"{f['blend']!r}")
@@ -328,8 +333,14 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
                             eval_conformers=f["eval_conformers"],
                             ema_decay=o["ema_decay"],
                             encoder_lr_scale=f["encoder_lr_scale"])
-    if f["pretrained"]:
-        module.load_pretrained(resolve_pretrained(f["pretrained"]))
+    copied = {}
+    for spec in pretrained_checkpoints(config):
+        for branch in module.load_pretrained(resolve_pretrained(spec)):
+            if branch in copied:
+                raise ValueError(
+                    f"finetune.pretrained: {copied[branch]!r} and {spec!r} "
+                    f"both pretrained the {branch} branch; give one of them")
+            copied[branch] = spec
     encoder = getattr(module.model, "descriptor_encoder", None)
     if encoder is not None:  # standardised on the training fold only
         encoder.fit(module.model.select_descriptors(

@@ -17,7 +17,7 @@ from mmpoly_geo.nn import PropertyHead
 from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.training.sampling import random_conformers
 
-FREEZE = ("none", "sequence", "3d", "encoders")
+FREEZE = ("none", "sequence", "3d", "2d", "encoders")
 
 
 class FinetuneModule(ResumableModule):
@@ -42,13 +42,14 @@ class FinetuneModule(ResumableModule):
             training fold only.
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up over that
             fraction of the steps, then cosine decay.
-        freeze (str): ``"none"``, ``"sequence"``, ``"3d"`` or ``"encoders"``.
+        freeze (str): ``"none"``, ``"sequence"``, ``"3d"``, ``"2d"`` (the
+            GIN branch) or ``"encoders"`` (every encoder the model has).
         cutoff (float): Radius-graph cutoff. seed (int): Sampling seed.
         eval_conformers (int, optional): Conformers averaged at evaluation
             (all if :obj:`None`).
         ema_decay (float): Weight-averaging decay per step; :obj:`0` off.
-        encoder_lr_scale (float): Learning-rate factor of the sequence and 3D
-            encoders (the parts pretraining trains); the head, fusion and
+        encoder_lr_scale (float): Learning-rate factor of the sequence, 3D
+            and GIN encoders (the parts pretraining trains); the head, fusion and
             descriptor branch keep :obj:`lr`. Below 1 it keeps more of a
             pretrained representation (default: :obj:`1.0`).
     """
@@ -98,11 +99,14 @@ class FinetuneModule(ResumableModule):
             avg.copy_(new)
 
     def _encoders(self, which: str = "encoders") -> List[torch.nn.Module]:
-        """The parts pretraining trains: ``"sequence"``, ``"3d"`` or both
-        (``"encoders"``)."""
-        sequence, geometric = self.model.sequence_encoder, self.model.encoder_3d
-        return {"sequence": [sequence], "3d": [geometric],
-                "encoders": [sequence, geometric]}[which]
+        """The encoders pretraining trains that the model has:
+        ``"sequence"``, ``"3d"``, ``"2d"`` or all (``"encoders"``); a member
+        of the default without one of them (e.g. the 1D + 3D model for
+        ``"2d"``) has none to give."""
+        parts = {"sequence": self.model.sequence_encoder,
+                 "3d": self.model.encoder_3d, "2d": self.model.encoder_2d}
+        chosen = list(parts.values()) if which == "encoders" else [parts[which]]
+        return [part for part in chosen if part is not None]
 
     def _apply_freeze(self):
         if self.hparams.freeze == "none":
@@ -158,7 +162,8 @@ class FinetuneModule(ResumableModule):
                 f"{path}: {len(bad)} weight(s) of the model do not match the "
                 f"pretrained file, so the model configuration differs from "
                 f"the pretraining one: {', '.join(shapes)}"
-                f"{' ...' if len(bad) > 8 else ''}")
+                f"{' ...' if len(bad) > 8 else ''} (finetune.pretrained=null "
+                f"fine-tunes from scratch)")
         self.model.load_state_dict({k: source[k] for k in wanted},
                                    strict=False)
         self.sync_ema()

@@ -12,7 +12,7 @@ model:
 optim: {max_epochs: 2, batch_size: 16, patience: 5}
 data: {num_conformers: 2, num_workers: 0}
 trainer: {progress_bar: false, accelerator: cpu}
-finetune: {folds: 2, val_fraction: 0.2}
+finetune: {folds: 2, val_fraction: 0.2, pretrained: null}
 pretrain: {val_fraction: 0.2, max_epochs: 2, batch_size: 16, patience: 5}
 """
 

@@ -4,6 +4,7 @@ alignment trains the fusion projections, validation is comparable across
 epochs and the best epoch is what is saved; the 2D branch can be pretrained
 instead."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -191,3 +192,33 @@ def test_2d_pretraining_run_records_its_branch(tiny_config, tiny_csv,
         "finetune.baselines=[]", f"finetune.pretrained={path}"])
     assert len(config["finetune"]["members"]) == 2
     assert run_finetune(config, tmp_path / "ft")["models"]["mmpolymer"]
+
+
+def test_default_finetune_takes_the_shipped_gin(tiny_csv, tmp_path,
+                                                monkeypatch):
+    """At the default model size the default members start as the default
+    says: the GIN member from the shipped ``gin`` checkpoint, the sequence +
+    3D member from scratch; a branch given by two files is an error."""
+    from mmpoly_geo.models.pretrained import resolve_pretrained
+    from mmpoly_geo.training import FinetuneModule, run_finetune
+
+    calls = []
+    load = FinetuneModule.load_pretrained
+
+    def spy(self, path):
+        copied = load(self, path)
+        calls.append((self.model.mode, Path(path), copied))
+        return copied
+    monkeypatch.setattr(FinetuneModule, "load_pretrained", spy)
+    settings = [f"data.csv={tiny_csv}", "data.target=value",
+                f"data.root={tmp_path / 'data'}", "data.num_conformers=2",
+                "data.num_workers=0", "optim.max_epochs=1",
+                "finetune.folds=2", "finetune.only_folds=[0]",
+                "finetune.baselines=[]", "trainer.progress_bar=false"]
+    config = load_config(None, settings)
+    assert run_finetune(config, tmp_path / "ft")["models"]["mmpolymer"]
+    gin = resolve_pretrained("gin")
+    assert calls == [("both", gin, []), ("2d", gin, ["2d"])]
+    config = load_config(None, settings + ["finetune.pretrained=[gin, gin]"])
+    with pytest.raises(ValueError, match="both pretrained the 2d branch"):
+        run_finetune(config, tmp_path / "twice")

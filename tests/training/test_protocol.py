@@ -57,17 +57,29 @@ def test_encoder_lr_scale_slows_only_the_encoders(tiny_config, tiny_csv,
     assert run_finetune(config, tmp_path / "run")["models"]["mmpolymer"]
 
 
-@pytest.mark.parametrize("freeze, sequence, geometric", [
-    ("none", True, True), ("sequence", False, True), ("3d", True, False),
-    ("encoders", False, False)])
-def test_freeze_stops_only_the_named_encoders(freeze, sequence, geometric):
-    model = FinetuneModule(TINY, [0.0], [1.0], freeze=freeze).model
+@pytest.mark.parametrize("freeze, sequence, geometric, bond_graph", [
+    ("none", True, True, True), ("sequence", False, True, True),
+    ("3d", True, False, True), ("2d", True, True, False),
+    ("encoders", False, False, False)])
+def test_freeze_stops_only_the_named_encoders(freeze, sequence, geometric,
+                                              bond_graph):
+    module = FinetuneModule(dict(TINY, encoder_2d="gin"), [0.0], [1.0],
+                            freeze=freeze, encoder_lr_scale=0.5)
+    model = module.model
 
     def trains(part):
         return {p.requires_grad for p in part.parameters()}
     assert trains(model.sequence_encoder) == {sequence}
     assert trains(model.encoder_3d) == {geometric}
+    assert trains(model.encoder_2d) == {bond_graph}
     assert trains(model.property_head) == {True}
+    # The slower learning rate reaches the GIN too (when it trains).
+    slow = {id(p) for p in module.param_groups()[0]["params"]}
+    assert ({id(p) for p in model.encoder_2d.parameters()} <= slow) == bond_graph
+    # A model without a GIN branch (the default's first member) has
+    # nothing to freeze for "2d".
+    plain = FinetuneModule(TINY, [0.0], [1.0], freeze="2d").model
+    assert trains(plain.sequence_encoder) == trains(plain.encoder_3d) == {True}
 
 
 def test_load_pretrained_names_mismatched_keys(tmp_path):

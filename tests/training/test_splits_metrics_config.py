@@ -70,3 +70,30 @@ def test_shipped_default_config_matches_defaults():
     assert load_config(path) == DEFAULTS
     import yaml
     assert yaml.safe_load(path.read_text()) == DEFAULTS
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], "gin"),  # the default: the shipped GIN-branch checkpoint
+    (["--pretrained", "none"], None),
+    (["--pretrained", "runs/pre"], "runs/pre"),
+    (["--pretrained", "default", "gin"], ["default", "gin"]),
+])
+def test_finetune_pretrained_flag(argv, expected):
+    from mmpoly_geo.cli import _run_config, build_parser
+    from mmpoly_geo.training.config import pretrained_checkpoints
+
+    args = build_parser().parse_args(["finetune", "--name", "Eea", "--out", "o"] + argv)
+    config = _run_config(args)
+    assert config["finetune"]["pretrained"] == expected
+    assert pretrained_checkpoints(config) == (
+        [] if expected is None else
+        expected if isinstance(expected, list) else [expected])
+
+
+def test_pretrained_checkpoints_rejects_other_values():
+    from mmpoly_geo.training.config import pretrained_checkpoints
+
+    for bad in ("finetune.pretrained=[]", "finetune.pretrained=3",
+                "finetune.pretrained={a: 1}"):
+        with pytest.raises(ValueError, match="finetune.pretrained must be"):
+            pretrained_checkpoints(load_config(None, [bad]))
