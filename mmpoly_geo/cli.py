@@ -274,7 +274,8 @@ def _ship(args) -> int:
 
     config = _run_config(args)
     path = run_ship(config, Path(args.out), ensemble=args.ensemble,
-                    cv_runs=[run.split(",") for run in args.cv_run or ()],
+                    cv_runs=[[member.split("+") for member in run.split(",")]
+                             for run in args.cv_run or ()],
                     install=args.install,
                     command=" ".join(["mmpoly-geo"] + args.argv))
     print(f"model folder: {path}")
@@ -417,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(e.g. seeds, pooled into out-of-fold ensembles of "
                         "the shipped size); a run trained member by member "
                         "is its members' folders joined by commas (same "
-                        "seed and folds); "
+                        "seed and folds), a member trained fold by fold "
+                        "its finetune.only_folds parts joined by '+'; "
                         "their metrics and the uncertainty calibration go "
                         "into the card")
     s.add_argument("--install", action="store_true",

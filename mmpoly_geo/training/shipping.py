@@ -27,8 +27,14 @@ from mmpoly_geo.training.metrics import regression_metrics
 from mmpoly_geo.training.splits import train_val_split
 
 
+#: A cross-validation run given to ``ship``: one folder, or its members'
+#: folders (a run trained member by member), each member one folder or the
+#: folders of its ``finetune.only_folds`` parts (a run trained fold by fold).
+CVRun = Union[Path, Sequence[Union[Path, Sequence[Path]]]]
+
+
 def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
-             cv_runs: Sequence[Union[Path, Sequence[Path]]] = (),
+             cv_runs: Sequence[CVRun] = (),
              install: bool = False,
              command: Optional[str] = None) -> Path:
     r"""Trains :obj:`ensemble` models (of each ``finetune.members`` entry)
@@ -39,7 +45,9 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     (property, unit, training data and licence, the command, the
     configuration, and, from the cross-validation runs :obj:`cv_runs` of the
     same configuration (one ensemble run, or several seeds; a run trained
-    member by member is a list of its members' folders), their metrics and
+    member by member is a list of its members' folders; a member trained
+    fold by fold, the list of its ``finetune.only_folds`` parts), their
+    metrics and
     the uncertainty calibration (see :func:`_from_cv_runs`);
     :obj:`command` is recorded as the one that made it, by default this
     process's). With :obj:`install` the model
@@ -108,7 +116,8 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     }
     if cv_runs:
         card.update(_from_cv_runs(
-            [[r] if isinstance(r, (str, Path)) else r for r in cv_runs],
+            [[[m] if isinstance(m, (str, Path)) else list(m) for m in
+              ([r] if isinstance(r, (str, Path)) else r)] for r in cv_runs],
             len(configs)))
     atomic_write_text(card_path, json.dumps(card, indent=2))
     if install:
@@ -120,21 +129,45 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     return model_dir
 
 
-def _from_cv_runs(cv_runs: Sequence[Sequence[Path]],
+def _read_run(parts: Sequence[Path]):
+    """The summary and out-of-fold predictions of one run: one folder, or
+    the folders of its ``finetune.only_folds`` parts (disjoint folds that
+    together hold all of them).
+
+    Raises:
+        ValueError: parts that overlap or leave folds out.
+    """
+    summaries = [json.loads((p / "summary.json").read_text()) for p in parts]
+    frames = [pd.read_csv(p / "predictions.csv") for p in parts]
+    if len(parts) > 1:
+        held = [s.get("folds_run", list(range(s["folds"])))
+                for s in summaries]
+        folds = summaries[0]["folds"]
+        if (sum(map(len, held)) != len(set().union(*held))
+                or set().union(*held) != set(range(folds))):
+            raise ValueError(
+                f"the parts {', '.join(map(str, parts))} hold folds "
+                f"{held}: the parts of one run must hold each of its "
+                f"{folds} folds once")
+    return summaries[0], pd.concat(frames, ignore_index=True)
+
+
+def _from_cv_runs(cv_runs: Sequence[Sequence[Sequence[Path]]],
                   models: int) -> Dict[str, Any]:
     """Cross-validation metrics and the uncertainty calibration from
     ``finetune`` output folders of the shipped configuration: one ensemble
     run, or several runs (e.g. seeds) pooled into out-of-fold ensembles of
     :obj:`models` models (:func:`~mmpoly_geo.models.calibration.pool_runs`),
     so the calibration fits the spread of an ensemble of the shipped size.
-    Each entry of :obj:`cv_runs` is one run: one folder, or the folders of
-    one run trained member by member (e.g. the default's two members, each
-    its own ``finetune`` run of the same seed and folds), whose predictions
-    are averaged as the shipped members' are."""
-    groups = [[Path(r) for r in group] for group in cv_runs]
-    summaries = [json.loads((g[0] / "summary.json").read_text())
-                 for g in groups]
-    frames = [[pd.read_csv(r / "predictions.csv") for r in g] for g in groups]
+    Each entry of :obj:`cv_runs` is one run, a list of its members (one, or
+    the runs of one run trained member by member, e.g. the default's two
+    members, each its own ``finetune`` run of the same seed and folds, whose
+    predictions are averaged as the shipped members' are), each member a
+    list of folders (one, or its ``finetune.only_folds`` parts)."""
+    groups = [[_read_run([Path(p) for p in member]) for member in group]
+              for group in cv_runs]
+    summaries = [g[0][0] for g in groups]
+    frames = [[frame for _, frame in g] for g in groups]
     if len(groups) == 1 and len(groups[0]) == 1:
         table = frames[0][0][frames[0][0].model == "mmpolymer"]
         source = (f"out-of-fold predictions of one "
@@ -160,7 +193,8 @@ def _from_cv_runs(cv_runs: Sequence[Sequence[Path]],
                                             part.pred.to_numpy())}
         for t in run_tables for fold, part in t.groupby("fold")])
     out: Dict[str, Any] = {"cross_validation": {
-        "runs": [",".join(map(str, g)) for g in groups],
+        "runs": [",".join("+".join(map(str, member)) for member in group)
+                 for group in cv_runs],
         "folds": summaries[0]["folds"], "ensemble": summaries[0]["ensemble"],
         "metrics": {m: {"mean": float(per_fold[m].mean()),
                         "std": float(per_fold[m].std(ddof=0)),

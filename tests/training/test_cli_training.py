@@ -494,6 +494,30 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     pooled = np.sqrt(((mean - members[0].y) ** 2).mean())
     assert card["cross_validation"]["rmse_of_pooled_ensembles"] == \
         pytest.approx(pooled)
+    # The same member trained fold by fold (finetune.only_folds parts,
+    # joined by '+'): the same card figures; parts must hold each fold once.
+    parts = []
+    for fold in (0, 1):
+        parts.append(tmp_path / f"cv_seed1_lr_fold{fold}")
+        assert main(["finetune", *common, "finetune.baselines=[]", "seed=1",
+                     "optim.lr=0.003", f"finetune.only_folds=[{fold}]",
+                     "--out", str(parts[-1])]) == 0
+    assert main(["ship", *common, "--ensemble", "2", "--cv-run",
+                 f"{seeds[0]},{parts[0]}+{parts[1]}",
+                 "--out", str(tmp_path / "ship")]) == 0
+    by_parts = json.loads(
+        (tmp_path / "ship" / "model" / "card.json").read_text())
+    for metric, values in card["cross_validation"]["metrics"].items():
+        assert by_parts["cross_validation"]["metrics"][metric] == \
+            pytest.approx(values)
+    assert by_parts["calibration"] == pytest.approx(card["calibration"])
+    assert by_parts["cross_validation"]["runs"] == [
+        f"{seeds[0]},{parts[0]}+{parts[1]}"]
+    capsys.readouterr()
+    assert main(["ship", *common, "--ensemble", "2", "--cv-run",
+                 f"{seeds[0]},{parts[0]}+{parts[0]}",
+                 "--out", str(tmp_path / "ship")]) != 0
+    assert "each of its 2 folds once" in capsys.readouterr().err
     # A second shipped model whose featurizer differs only in its descriptor
     # set (RDKit only, GIN branch alone): one shared featurisation serves
     # both, and its predictions equal those of its own featurisation.
