@@ -24,7 +24,8 @@ cross-validation runs and pools them into out-of-fold ensembles of K models
 shipped K-model ensemble, without training ensembles. A run trained member
 by member (the suite's two members of the default, each its own run) is its
 members' folders joined by commas; pooled, each run gives one model of each
-member.
+member. A member trained fold by fold (``finetune.only_folds`` parts, the
+suite's ``NAME_foldsI`` runs) is its parts' folders joined by ``+``.
 
 Usage::
 
@@ -36,6 +37,7 @@ Usage::
 """
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +47,7 @@ import pandas as pd
 from mmpoly_geo.models.calibration import (
     NORMAL_COVERAGE, coverage, coverage_summary, cross_calibrated,
     fit_calibration, pool_runs, similarity_threshold)
+from mmpoly_geo.training.shipping import read_cv_run
 
 RATIO = 1.5
 
@@ -106,10 +109,16 @@ def plot(result: dict, title: str, path: Path):
 
 def _name(run, pooled=False):
     """A label from the first member's folder (e.g. ``Eea_ours_seed0``; of a
-    pool, its parent's: ``Eea_ours``), then the other members' models."""
-    first = run[0].parent if pooled else run[0]
-    return "_".join(first.parts[-2 if pooled else -3:]) + "".join(
-        "+" + r.parts[-2] for r in run[1:])
+    pool, its parent's: ``Eea_ours``), then the other members' models (a
+    member trained fold by fold: its model's name without ``_foldsI``)."""
+    def model(member):
+        name = member[0].parts[-2]
+        return re.sub(r"_folds[0-9-]+$", "", name) if len(member) > 1 \
+            else name
+    first = run[0][0]
+    parts = ((first.parts[-3], model(run[0])) if pooled else
+             (first.parts[-3], model(run[0]), first.parts[-1]))
+    return "_".join(parts) + "".join("+" + model(m) for m in run[1:])
 
 
 def main(argv=None):
@@ -117,15 +126,18 @@ def main(argv=None):
     p.add_argument("runs", nargs="+", metavar="RUN_DIR[,RUN_DIR]",
                    help="finetune output folders; a run trained member by "
                         "member is its members' folders joined by commas "
-                        "(their predictions averaged)")
+                        "(their predictions averaged), a member trained fold "
+                        "by fold its parts joined by '+'")
     p.add_argument("--out", default="benchmarks/results/calibration")
     p.add_argument("--pool", type=int, metavar="K",
                    help="pool the runs of each parent folder into out-of-fold "
                         "ensembles of K members")
     args = p.parse_args(argv)
-    # A run trained member by member: its members' folders joined by commas.
-    runs = [[Path(r) for r in run.split(",")] for run in args.runs]
-    read = lambda run: [pd.read_csv(r / "predictions.csv") for r in run]
+    # A run trained member by member: its members' folders joined by commas;
+    # a member trained fold by fold: its parts joined by '+'.
+    runs = [[[Path(p) for p in member.split("+")] for member in run.split(",")]
+            for run in args.runs]
+    read = lambda run: [read_cv_run(member)[1] for member in run]
     if args.pool:
         groups = {}
         for run in runs:
@@ -162,7 +174,7 @@ def main(argv=None):
         lines.append(f"Pooled: the models of each folder's runs form "
                      f"out-of-fold ensembles of {args.pool} (every "
                      f"combination of runs holding that many models; a run "
-                     f"given as member runs joined by '+' holds one model "
+                     f"given as member runs joined by ',' holds one model "
                      f"of each member); n counts each polymer once per "
                      f"combination, and RMSE is that of these ensembles "
                      f"over all their predictions.")

@@ -282,7 +282,22 @@ def test_calibration_benchmark_runs(tmp_path):
     assert "| runs_set2+set2b_pool2 | 600 |" in out
     out = _run("benchmarks/calibration.py", runs[0], "--out",
                str(tmp_path / "cal3"))
-    assert "| runs_set2_seed1+set2b | 300 |" in out
+    line = next(l for l in out.splitlines() if "| runs_set2_seed1+set2b |" in l)
+    assert "| 300 |" in line
+    # The second member trained fold by fold (finetune.only_folds parts,
+    # joined by '+'): the same figures.
+    frame = pd.read_csv(second[0] / "predictions.csv")
+    parts = []
+    for i, folds in enumerate(([0, 1], [2, 3, 4])):
+        parts.append(tmp_path / "runs" / "set2b" / f"part{i}")
+        parts[-1].mkdir()
+        frame[frame.fold.isin(folds)].to_csv(parts[-1] / "predictions.csv",
+                                              index=False)
+        (parts[-1] / "summary.json").write_text(json.dumps(
+            {"folds": 5, "folds_run": folds, "ensemble": 1}))
+    out = _run("benchmarks/calibration.py", f"{seeds[0]},{parts[0]}+{parts[1]}",
+               "--out", str(tmp_path / "cal4"))
+    assert line in out.splitlines()
 
 
 def test_pretrain_throughput_runs():

@@ -129,26 +129,28 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     return model_dir
 
 
-def _read_run(parts: Sequence[Path]):
-    """The summary and out-of-fold predictions of one run: one folder, or
-    the folders of its ``finetune.only_folds`` parts (disjoint folds that
+def read_cv_run(parts: Sequence[Path]):
+    """The summary (``None`` when a single folder has none) and the
+    out-of-fold predictions of one ``finetune`` run: one folder, or the
+    folders of its ``finetune.only_folds`` parts (disjoint folds that
     together hold all of them).
 
     Raises:
         ValueError: parts that overlap or leave folds out.
     """
-    summaries = [json.loads((p / "summary.json").read_text()) for p in parts]
     frames = [pd.read_csv(p / "predictions.csv") for p in parts]
-    if len(parts) > 1:
-        held = [s.get("folds_run", list(range(s["folds"])))
-                for s in summaries]
-        folds = summaries[0]["folds"]
-        if (sum(map(len, held)) != len(set().union(*held))
-                or set().union(*held) != set(range(folds))):
-            raise ValueError(
-                f"the parts {', '.join(map(str, parts))} hold folds "
-                f"{held}: the parts of one run must hold each of its "
-                f"{folds} folds once")
+    if len(parts) == 1:
+        path = parts[0] / "summary.json"
+        return (json.loads(path.read_text()) if path.is_file() else None,
+                frames[0])
+    summaries = [json.loads((p / "summary.json").read_text()) for p in parts]
+    held = [s.get("folds_run", list(range(s["folds"]))) for s in summaries]
+    folds = summaries[0]["folds"]
+    if (sum(map(len, held)) != len(set().union(*held))
+            or set().union(*held) != set(range(folds))):
+        raise ValueError(
+            f"the parts {', '.join(map(str, parts))} hold folds {held}: the "
+            f"parts of one run must hold each of its {folds} folds once")
     return summaries[0], pd.concat(frames, ignore_index=True)
 
 
@@ -164,9 +166,13 @@ def _from_cv_runs(cv_runs: Sequence[Sequence[Sequence[Path]]],
     members, each its own ``finetune`` run of the same seed and folds, whose
     predictions are averaged as the shipped members' are), each member a
     list of folders (one, or its ``finetune.only_folds`` parts)."""
-    groups = [[_read_run([Path(p) for p in member]) for member in group]
+    groups = [[read_cv_run([Path(p) for p in member]) for member in group]
               for group in cv_runs]
     summaries = [g[0][0] for g in groups]
+    for group, summary in zip(cv_runs, summaries):
+        if summary is None:
+            raise ValueError(f"{group[0][0]} has no summary.json: give "
+                             f"finished 'finetune' output folders")
     frames = [[frame for _, frame in g] for g in groups]
     if len(groups) == 1 and len(groups[0]) == 1:
         table = frames[0][0][frames[0][0].model == "mmpolymer"]
