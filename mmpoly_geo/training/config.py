@@ -59,7 +59,8 @@ DEFAULTS: Dict[str, Any] = {
     },
     "finetune": {
         "folds": 5, "only_folds": None, "val_fraction": 0.15,
-        "pretrained": DEFAULT_PRETRAINED, "freeze": "none", "encoder_lr_scale": 1.0,
+        "pretrained": DEFAULT_PRETRAINED, "freeze": "none",
+        "encoder_lr_scale": 1.0,
         "baselines": ["rf"], "eval_conformers": None,
         "ensemble": 1, "select_on_test": False, "blend": "none",
         "members": copy.deepcopy(DEFAULT_MEMBERS),
