@@ -61,10 +61,13 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
     model_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
     # A rerun (e.g. to add --cv-run or --install) keeps the trained members
-    # and the training time the earlier run recorded.
+    # and the training time and hardware the earlier run recorded.
     card_path = model_dir / CARD
-    seconds = (json.loads(card_path.read_text()).get("training_seconds", 0)
-               if card_path.is_file() else 0)
+    earlier = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    seconds = earlier.get("training_seconds", 0)
+    hardware = (f"{os.cpu_count()} CPU cores, torch {torch.__version__}, "
+                f"{torch.get_num_threads()} thread(s) per process")
+    trained_now = False
     dataset = load_dataset(config)
     if len(dataset.target_names) != 1:
         raise ValueError("ship trains one property per model folder; give "
@@ -90,6 +93,9 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
         val_mse.append(score)
         if not trained:
             seconds += time.perf_counter() - start
+            trained_now = True
+    if not trained_now:  # the members were trained by an earlier run
+        hardware = earlier.get("hardware", hardware)
     name = config["data"]["name"] or dataset.name
     target = dataset.target_names[0]
     card = {
@@ -109,9 +115,7 @@ def run_ship(config: Dict[str, Any], out_dir: Path, ensemble: int = 2,
         "mmpoly_geo_version": mmpoly_geo.__version__,
         "created": time.strftime("%Y-%m-%d"),
         "training_seconds": round(seconds),
-        "hardware": f"{os.cpu_count()} CPU cores, torch "
-                    f"{torch.__version__}, {torch.get_num_threads()} "
-                    f"thread(s) per process",
+        "hardware": hardware,
         "config": config,
     }
     if cv_runs:

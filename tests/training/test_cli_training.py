@@ -461,7 +461,11 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
     with pytest.raises(FileNotFoundError, match="no shipped model"):
         api.predict(["*CC(*)C"], properties=["Egc"])
     # Calibration from separate single-model runs (seeds), pooled in pairs;
-    # the members are already trained, so ship only rewrites the card.
+    # the members are already trained, so ship only rewrites the card,
+    # keeping the hardware and time of the run that trained them.
+    card_path = tmp_path / "ship" / "model" / "card.json"
+    trained = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps(dict(trained, hardware="the trainer's")))
     seeds = []
     for seed in (1, 2):
         seeds.append(tmp_path / f"cv_seed{seed}")
@@ -471,6 +475,8 @@ def test_ship_then_predict_without_model(tiny_config, tiny_csv, tmp_path,
                  *map(str, seeds), "--out", str(tmp_path / "ship")]) == 0
     card = json.loads((tmp_path / "ship" / "model" / "card.json").read_text())
     assert "pooled into out-of-fold ensembles of 2" in card["calibration_source"]
+    assert card["hardware"] == "the trainer's"
+    assert card["training_seconds"] == trained["training_seconds"]
     assert card["cross_validation"]["metrics"]["rmse"]["n"] == 4  # 2 x 2 folds
     assert card["calibration"]["k1"] > 0
     # A run trained member by member (two runs of one seed and its folds,
