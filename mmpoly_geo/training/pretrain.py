@@ -283,11 +283,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, out_dir / "config.yaml")
-    start = time.perf_counter()
     card_path = out_dir / CARD_FILE
-    # A resumed run adds to the time its earlier stretches recorded.
-    seconds = (json.loads(card_path.read_text()).get("training_seconds", 0)
-               if resume and card_path.is_file() else 0)
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     p = config["pretrain"]
     # RDKit descriptors are targets here, never an input: the descriptor
@@ -316,6 +312,8 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
             dataset.descriptors[torch.as_tensor(train_idx)])
     trainer = fit(module, config, dataset, train_idx, val_idx, out_dir,
                   "val_loss", resume, callbacks)
+    # Earlier stretches of a resumed run included (from its checkpoint).
+    seconds = trainer.lightning_module.training_seconds()
     best = best_checkpoint(trainer)
     if best:
         module = PretrainModule.load_from_checkpoint(
@@ -329,7 +327,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         module.model.save(path, pretrained_branches=module.branches)
         featurizer = dataset.featurizer.model_settings()
         card = _card(config, dataset, trainer, out_dir, featurizer,
-                     seconds + time.perf_counter() - start, command,
+                     seconds, command,
                      module.branches)
         atomic_write_text(card_path, json.dumps(card, indent=2))
         if install:

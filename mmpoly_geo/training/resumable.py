@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from typing import Any, Dict
 
 import numpy as np
@@ -30,14 +31,31 @@ class ResumableModule(pl.LightningModule):
                                        self.hparams.warmup_ratio),
             "interval": "step"}}
 
+    #: Fitting time recorded by the checkpoint a run resumed from.
+    _seconds_before = 0.0
+    _fit_start = None
+
+    def on_fit_start(self):
+        self._fit_start = time.perf_counter()
+
+    def training_seconds(self) -> float:
+        """Wall time spent fitting, including the earlier stretches of a
+        resumed run (up to the checkpoint it resumed from)."""
+        since = (0.0 if self._fit_start is None
+                 else time.perf_counter() - self._fit_start)
+        return self._seconds_before + since
+
     # Dropout draws from the global RNGs: keep them in checkpoints so that a
-    # resumed run continues exactly as an uninterrupted one.
+    # resumed run continues exactly as an uninterrupted one. The time is kept
+    # there too, so a stretch that is killed still counts in the total.
     def on_save_checkpoint(self, checkpoint):
         checkpoint["rng_states"] = rng_states()
+        checkpoint["training_seconds"] = self.training_seconds()
 
     def on_load_checkpoint(self, checkpoint):
         if "rng_states" in checkpoint:
             set_rng_states(checkpoint["rng_states"])
+        self._seconds_before = float(checkpoint.get("training_seconds", 0.0))
 
 
 def warmup_cosine(optimizer, total_steps: int, warmup_ratio: float):

@@ -250,7 +250,16 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     # moved was written at the end of epoch 0).
     assert torch.load(tmp_path / "moved" / "last.ckpt",
                       weights_only=False)["epoch"] == 1
+    # Each checkpoint carries the fitting time so far, so the card's total
+    # counts the killed stretches too (it is written only at the end).
+    # (Stretches a day long, made so by editing the checkpoint.)
+    last = torch.load(tmp_path / "moved" / "last.ckpt", weights_only=False)
+    assert last["training_seconds"] > 0
+    last["training_seconds"] = 86400.0
+    torch.save(last, tmp_path / "moved" / "last.ckpt")
     moved = run_pretrain(config, tmp_path / "moved", resume=True)
+    card = json.loads((tmp_path / "moved" / "card.json").read_text())
+    assert 86400 <= card["training_seconds"] < 2 * 86400
     c = MMPolymer.load(moved).state_dict()
     assert all(torch.equal(a[k], c[k]) for k in a)
     pd.testing.assert_frame_equal(
