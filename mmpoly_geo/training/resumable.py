@@ -34,16 +34,22 @@ class ResumableModule(pl.LightningModule):
     #: Fitting time recorded by the checkpoint a run resumed from.
     _seconds_before = 0.0
     _fit_start = None
+    _fit_end = None
 
     def on_fit_start(self):
-        self._fit_start = time.perf_counter()
+        self._fit_start, self._fit_end = time.perf_counter(), None
+
+    def on_fit_end(self):
+        self._fit_end = time.perf_counter()
 
     def training_seconds(self) -> float:
         """Wall time spent fitting, including the earlier stretches of a
-        resumed run (up to the checkpoint it resumed from)."""
-        since = (0.0 if self._fit_start is None
-                 else time.perf_counter() - self._fit_start)
-        return self._seconds_before + since
+        resumed run (up to the checkpoint it resumed from); it stops growing
+        when fitting ends."""
+        if self._fit_start is None:
+            return self._seconds_before
+        end = time.perf_counter() if self._fit_end is None else self._fit_end
+        return self._seconds_before + end - self._fit_start
 
     # Dropout draws from the global RNGs: keep them in checkpoints so that a
     # resumed run continues exactly as an uninterrupted one. The time is kept
