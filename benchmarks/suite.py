@@ -57,7 +57,11 @@ with the validation MSE of the same average (training folds only). A run
 trained fold by fold (``--folds 0``, ``--folds 1``, ... in parallel lanes,
 rows ``NAME_foldsI``) is reported under ``NAME`` by ``--report-only``, and
 averaged, through its finished parts, on the folds they hold (the table's n
-says how many).
+says how many). ``--paired A,B`` adds a table of the differences A - B
+paired by (seed, fold) on the folds both rows hold (test RMSE and validation
+MSE: mean ± std, and on how many folds A is lower): the comparison behind
+every "paired" figure in the README, which tells a small but consistent
+gain from the fold-to-fold spread that both rows share.
 """
 import argparse
 import json
@@ -223,10 +227,20 @@ def main():
              "seed, same folds; the weights are fixed, nothing is chosen on "
              "the test fold)")
     parser.add_argument(
+        "--paired", nargs="+", default=[], metavar="ROW,ROW",
+        help="also report the differences ROW - ROW paired by (seed, fold) "
+             "(both rows among this invocation's, e.g. from --models or "
+             "--average)")
+    parser.add_argument(
         "--label",
         help="rows (and run folders) MODEL_LABEL: a --set variant compared "
              "with MODEL on the same folds")
     args = parser.parse_args()
+    # A row may be an average, mean(A,B): split at commas outside brackets.
+    pairs = [re.split(r",(?![^()]*\))", spec) for spec in args.paired]
+    bad = [",".join(p) for p in pairs if len(p) != 2]
+    if bad:
+        parser.error(f"--paired takes two rows, A,B; got {', '.join(bad)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     known = {**MODELS, **ABLATIONS, **DIAGNOSTICS}
@@ -351,7 +365,7 @@ def main():
     metrics = pd.concat(rows, ignore_index=True)
     metrics.to_csv(out / "metrics.csv", index=False)
     update_record(record, metrics, out / RECORD)
-    table = write_table(metrics, args.datasets, out / "results.md")
+    table = write_table(metrics, args.datasets, out / "results.md", pairs)
     plot(metrics, out / "rmse.png")
     seconds = time.perf_counter() - start
     (out / "run.json").write_text(json.dumps(
@@ -466,10 +480,11 @@ def recorded_rows(record, dataset, name, seed, with_rf):
     return run[own | ((run.model == "rf_morgan") & with_rf)]
 
 
-def write_table(metrics, datasets, path):
+def write_table(metrics, datasets, path, pairs=()):
     """RMSE and R² (mean ± population std over seeds x folds, and the number
-    of runs), the validation MSE of our models (training folds only), and the
-    published rows."""
+    of runs), the validation MSE of our models (training folds only), the
+    published rows, and the differences of :obj:`pairs` of rows
+    (:func:`paired_differences`)."""
     lines = ["Mean ± std over seeds x folds (n = number of test folds "
              "pooled). Settings are chosen on the validation MSE (a split "
              "of the training folds), never on the test folds; rows ending "
@@ -501,9 +516,53 @@ def write_table(metrics, datasets, path):
                 lines.append(f"| {model} (published, not run here) | "
                              + " | ".join(cells) + " |")
         lines.append("")
+    if pairs:
+        lines += ["### Paired by (seed, fold): A - B", "",
+                  "Mean ± std of the per-fold differences on the folds both "
+                  "rows hold; 'lower' counts the folds where A is lower. A "
+                  "difference inside one std is noise.", "",
+                  "| A - B | data set | n | RMSE A | RMSE B | RMSE A - B "
+                  "| lower | validation MSE A - B | lower |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for a, b in pairs:
+            for d in datasets:
+                row = paired_differences(metrics[metrics.dataset == d], a, b)
+                if row is None:
+                    lines.append(f"| {a} - {b} | {d} | 0 | - | - | - | - "
+                                 f"| - | - |")
+                    continue
+                val = ("-" if row["val_mean"] != row["val_mean"] else
+                       f"{row['val_mean']:+.4g} ± {row['val_std']:.3g}")
+                lines.append(
+                    f"| {a} - {b} | {d} | {row['n']} | {row['rmse_a']:.4g} "
+                    f"| {row['rmse_b']:.4g} | {row['rmse_mean']:+.4g} ± "
+                    f"{row['rmse_std']:.3g} | {row['rmse_lower']}/{row['n']} "
+                    f"| {val} | {row['val_lower']}/{row['n']} |")
+        lines.append("")
     text = "\n".join(lines)
     Path(path).write_text(text)
     return text
+
+
+def paired_differences(metrics, a, b):
+    """Differences of rows :obj:`a` and :obj:`b` of one data set's per-fold
+    :obj:`metrics`, paired by (seed, fold) on the folds both hold: the mean
+    RMSE of each, the mean and population std of RMSE(a) - RMSE(b) and of
+    the validation MSE's difference, and the number of folds on which a is
+    lower; ``None`` when they share no fold."""
+    key = ["seed", "fold"]
+    x = metrics[metrics.model == a].set_index(key)
+    y = metrics[metrics.model == b].set_index(key)
+    both = x.join(y, how="inner", suffixes=("_a", "_b"))
+    if both.empty:
+        return None
+    rmse = both["rmse_a"] - both["rmse_b"]
+    val = both["val_mse_a"] - both["val_mse_b"]
+    return {"n": len(both), "rmse_a": both["rmse_a"].mean(),
+            "rmse_b": both["rmse_b"].mean(), "rmse_mean": rmse.mean(),
+            "rmse_std": rmse.std(ddof=0), "rmse_lower": int((rmse < 0).sum()),
+            "val_mean": val.mean(), "val_std": val.std(ddof=0),
+            "val_lower": int((val < 0).sum())}
 
 
 def plot(metrics, path):

@@ -172,7 +172,8 @@ def test_suite_quick_mode(tmp_path):
     report_args = ("benchmarks/suite.py", "--quick", "--report-only",
                    "--datasets", "Eat", "Eea", "--models", "ours", "gin",
                    "--seeds", "0", "1", "--average", "ours,gin", "--out",
-                   str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+                   str(tmp_path / "suite"), "--root", str(tmp_path / "d"),
+                   "--paired", "mean(ours,gin),ours")
     out = _run(*report_args)
     assert ("not finished (8): Eat gin seed 1, Eea ours seed 0, Eea gin "
             "seed 0, Eea ours seed 1, Eea gin seed 1, Eat mean(ours,gin) "
@@ -194,6 +195,15 @@ def test_suite_quick_mode(tmp_path):
     assert averaged.rmse.to_numpy() == pytest.approx(expected)
     assert not np.allclose(averaged.rmse.to_numpy(), report[
         (report.model == "ours") & (report.seed == 0)].rmse.to_numpy())
+    # --paired: the average against ours, on the folds both hold (seed 0).
+    ours0 = report[(report.model == "ours") & (report.seed == 0)
+                   ].sort_values("fold")
+    diff = averaged.rmse.to_numpy() - ours0.rmse.to_numpy()
+    assert (f"| mean(ours,gin) - ours | Eat | 2 | "
+            f"{averaged.rmse.mean():.4g} | {ours0.rmse.mean():.4g} | "
+            f"{diff.mean():+.4g} ± {diff.std():.3g} | {(diff < 0).sum()}/2 |"
+            in out)
+    assert "| mean(ours,gin) - ours | Eea | 0 |" in out
 
     # Run folders are not committed: without them the same report comes
     # from record.csv, which every invocation above added its runs to (the
@@ -219,6 +229,25 @@ def test_suite_pretrained_variants():
     assert variants == {
         "ours_pretrained": ["a=1", "finetune.pretrained=runs/pre"],
         "ours_pretrained_desc": ["a=1", "finetune.pretrained=runs/pre_desc"]}
+
+
+def test_suite_paired_differences():
+    import runpy
+
+    suite = runpy.run_path(str(ROOT / "benchmarks" / "suite.py"))
+    metrics = pd.DataFrame({
+        "model": ["a"] * 3 + ["b"] * 4,
+        "seed": [0, 0, 1, 0, 0, 1, 1], "fold": [0, 1, 0, 0, 1, 0, 1],
+        "rmse": [1.0, 2.0, 3.0, 1.5, 1.0, 3.5, 9.0],
+        "val_mse": [0.1, 0.2, 0.3, 0.2, 0.1, 0.4, 9.0]})
+    row = suite["paired_differences"](metrics, "a", "b")
+    # Seed 1 fold 1 is b's only: left out.
+    assert row["n"] == 3 and row["rmse_lower"] == 2 and row["val_lower"] == 2
+    assert row["rmse_mean"] == pytest.approx(0.0)
+    assert row["rmse_std"] == pytest.approx(np.std([-0.5, 1.0, -0.5]))
+    assert row["rmse_a"] == pytest.approx(2.0)
+    assert row["val_mean"] == pytest.approx(-0.1 / 3)
+    assert suite["paired_differences"](metrics, "a", "c") is None
 
 
 def test_fuzz_benchmark_runs(tmp_path):
