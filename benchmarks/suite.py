@@ -519,7 +519,8 @@ def write_table(metrics, datasets, path, pairs=()):
     if pairs:
         lines += ["### Paired by (seed, fold): A - B", "",
                   "Mean ± std of the per-fold differences on the folds both "
-                  "rows hold; 'lower' counts the folds where A is lower. A "
+                  "rows hold (data sets where they share none are left "
+                  "out); 'lower' counts the folds where A is lower. A "
                   "difference inside one std is noise.", "",
                   "| A - B | data set | n | RMSE A | RMSE B | RMSE A - B "
                   "| lower | validation MSE A - B | lower |",
@@ -528,8 +529,6 @@ def write_table(metrics, datasets, path, pairs=()):
             for d in datasets:
                 row = paired_differences(metrics[metrics.dataset == d], a, b)
                 if row is None:
-                    lines.append(f"| {a} - {b} | {d} | 0 | - | - | - | - "
-                                 f"| - | - |")
                     continue
                 val = ("-" if row["val_mean"] != row["val_mean"] else
                        f"{row['val_mean']:+.4g} ± {row['val_std']:.3g}")

@@ -1,0 +1,159 @@
+"""Pretraining objective ablation of the sequence + 3D model (issue 10):
+MMPolymer's objectives added one at a time, each checkpoint fine-tuned as
+the 1D + 3D model (``ours_single``) on the same folds and seeds as its
+from-scratch row, and compared with it fold by fold.
+
+Variants (cumulative; ``none`` is the from-scratch row ``ours_single``):
+
+- ``tokens``: masked tokens (the sequence branch only),
+- ``denoising``: + coordinate denoising with masked atom types (3D branch),
+- ``contrastive``: + 1D-3D contrastive alignment (MMPolymer's three),
+- ``descriptors``: + RDKit descriptor regression (the shipped ``default``
+  checkpoint was made by this variant at 4 epochs: ``--checkpoint
+  descriptors=default`` reuses it instead of pretraining again).
+
+Each variant pretrains on the permissive corpus (``mmpoly-geo pretrain
+--name pretrain-permissive --set data.on_disk=true``; its on-disk
+processing, ~30 min on 2 cores, runs once on first use) into
+``--out/VARIANT``; then ``benchmarks/suite.py`` fine-tunes rows
+``ours_single_pretrained_abl_VARIANT`` and reports them next to
+``ours_single`` with ``--paired`` differences. Everything resumes: a variant
+whose folder holds ``card.json`` is finished, one with ``last.ckpt`` resumes
+(``--resume``), and the suite resumes unfinished fine-tuning runs and
+reports finished ones as they are; run the same command again to continue
+(on 2 CPU cores one 4-epoch variant takes ~1.5 h of one thread, fine-tuning
+~1 h per data set and variant: a run of several sessions, e.g. one process
+per core with disjoint ``--variants`` or ``--datasets``).
+
+Usage::
+
+    python benchmarks/pretrain_ablation.py [--stage all|pretrain|finetune]
+        [--variants tokens denoising contrastive descriptors] [--epochs 4]
+        [--datasets Eea EPS Xc] [--seeds 0 1 2] [--out runs/ablation]
+        [--checkpoint descriptors=default] [--set trainer.accelerator=gpu ...]
+        [--suite-out benchmarks/results/accuracy] [--dry-run]
+"""
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from mmpoly_geo.data.shipped import BENCHMARKS
+
+#: ``pretrain`` overrides of each variant; objectives not named keep their
+#: defaults (all on, descriptor regression off).
+VARIANTS = {
+    "tokens": ["pretrain.branches=[1d]", "pretrain.coord_weight=0",
+               "pretrain.atom_weight=0", "pretrain.contrastive_weight=0",
+               "pretrain.descriptor_weight=0"],
+    "denoising": ["pretrain.contrastive_weight=0",
+                  "pretrain.descriptor_weight=0"],
+    "contrastive": ["pretrain.descriptor_weight=0"],
+    "descriptors": ["pretrain.descriptor_weight=1.0"],
+}
+#: The fine-tuned model: the 1D + 3D member of the default, whose branches
+#: these checkpoints pretrain (its from-scratch row is the ``none`` variant).
+MODEL = "ours_single"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pretrain_command(variant, out, epochs, overrides):
+    """The ``mmpoly-geo pretrain`` command of :obj:`variant` into
+    ``out/variant`` (``--resume`` when an interrupted run is there);
+    ``None`` when that run is finished (its ``card.json`` exists)."""
+    run = Path(out) / variant
+    if (run / "card.json").is_file():
+        return None
+    return ([sys.executable, "-m", "mmpoly_geo.cli", "pretrain", "--name",
+             "pretrain-permissive", "--out", str(run), "--epochs",
+             str(epochs)]
+            + (["--resume"] if (run / "last.ckpt").is_file() else [])
+            + ["--set", "data.on_disk=true", "trainer.progress_bar=false"]
+            + VARIANTS[variant] + list(overrides))
+
+
+def finetune_command(checkpoints, datasets, seeds, suite_out, overrides):
+    """The ``suite.py`` command that fine-tunes (or reports, when finished)
+    ``ours_single`` from each of :obj:`checkpoints` (``{variant: path}``)
+    and pairs every variant's row with the from-scratch one."""
+    rows = {v: f"{MODEL}_pretrained_abl_{v}" for v in checkpoints}
+    return ([sys.executable, str(ROOT / "benchmarks" / "suite.py"),
+             "--datasets", *datasets, "--models", MODEL, "--seeds",
+             *map(str, seeds), "--out", str(suite_out), "--pretrained",
+             *(f"abl_{v}={p}" for v, p in checkpoints.items()),
+             "--set", "trainer.progress_bar=false", "finetune.baselines=[]",
+             *overrides, "--paired", *(f"{r},{MODEL}" for r in rows.values())])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=["all", "pretrain", "finetune"],
+                        default="all")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
+                        default=list(VARIANTS))
+    parser.add_argument("--epochs", type=int, default=4,
+                        help="pretraining epochs of each variant (default 4, "
+                             "as the shipped default checkpoint)")
+    parser.add_argument("--datasets", nargs="+", choices=list(BENCHMARKS),
+                        default=["Eea", "EPS", "Xc"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default="runs/ablation",
+                        help="pretraining run folders, one per variant")
+    parser.add_argument("--suite-out", default="benchmarks/results/accuracy")
+    parser.add_argument(
+        "--checkpoint", nargs="+", default=[], metavar="VARIANT=CHECKPOINT",
+        help="use this checkpoint (a file, run folder or shipped name) for "
+             "a variant instead of pretraining it")
+    parser.add_argument("--set", nargs="*", default=[],
+                        help="overrides for pretraining and fine-tuning, "
+                             "e.g. trainer.accelerator=gpu")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the commands that would run, run none")
+    args = parser.parse_args(argv)
+    # Commands run in the project root: paths resolved from here first.
+    args.out = Path(args.out).resolve()
+    args.suite_out = Path(args.suite_out).resolve()
+    given = {}
+    for spec in args.checkpoint:
+        variant, _, path = spec.partition("=")
+        if variant not in VARIANTS or not path:
+            parser.error(f"--checkpoint takes VARIANT=CHECKPOINT with a "
+                         f"variant of {', '.join(VARIANTS)}; got {spec!r}")
+        given[variant] = path
+
+    def run(command):
+        print("$ " + " ".join(command), flush=True)
+        if not args.dry_run:
+            subprocess.run(command, check=True, cwd=ROOT)
+
+    if args.stage in ("all", "pretrain"):
+        for variant in args.variants:
+            if variant in given:
+                continue
+            command = pretrain_command(variant, args.out, args.epochs,
+                                       args.set)
+            if command is None:
+                print(f"{variant}: pretrained ({args.out / variant})")
+            else:
+                run(command)
+    if args.stage in ("all", "finetune"):
+        # In a dry run of both stages the pretraining above only printed.
+        pretrained = args.stage == "all" and args.dry_run
+        checkpoints, waiting = {}, []
+        for variant in args.variants:
+            run_dir = args.out / variant
+            if variant in given:
+                checkpoints[variant] = given[variant]
+            elif pretrained or (run_dir / "card.json").is_file():
+                checkpoints[variant] = str(run_dir)
+            else:
+                waiting.append(variant)
+        if waiting:
+            print("not pretrained yet, not fine-tuned: " + ", ".join(waiting))
+        if checkpoints:
+            run(finetune_command(checkpoints, args.datasets, args.seeds,
+                                 args.suite_out, args.set))
+
+
+if __name__ == "__main__":
+    main()
