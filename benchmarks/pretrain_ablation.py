@@ -18,12 +18,14 @@ processing, ~30 min on 2 cores, runs once on first use) into
 ``--out/VARIANT``; then ``benchmarks/suite.py`` fine-tunes rows
 ``ours_single_pretrained_abl_VARIANT`` and reports them next to
 ``ours_single`` with ``--paired`` differences. Everything resumes: a variant
-whose folder holds ``card.json`` is finished, one with ``last.ckpt`` resumes
-(``--resume``), and the suite resumes unfinished fine-tuning runs and
-reports finished ones as they are; run the same command again to continue
-(on 2 CPU cores one 4-epoch variant takes ~1.5 h of one thread, fine-tuning
-~1 h per data set and variant: a run of several sessions, e.g. one process
-per core with disjoint ``--variants`` or ``--datasets``).
+whose card says it is finished is skipped, one with ``last.ckpt`` resumes
+(``--resume``; ``--time-limit SECONDS`` ends each pretraining call cleanly
+at an epoch boundary, its card marked unfinished), and the suite resumes
+unfinished fine-tuning runs and reports finished ones as they are; run the
+same command again to continue (on 2 CPU cores one 4-epoch variant takes
+~1.5 h of one thread, fine-tuning ~1 h per data set and variant: a run of
+several sessions, e.g. one process per core with disjoint ``--variants`` or
+``--datasets``).
 
 Usage::
 
@@ -31,9 +33,11 @@ Usage::
         [--variants tokens denoising contrastive descriptors] [--epochs 4]
         [--datasets Eea EPS Xc] [--seeds 0 1 2] [--out runs/ablation]
         [--checkpoint descriptors=default] [--set trainer.accelerator=gpu ...]
-        [--suite-out benchmarks/results/accuracy] [--dry-run]
+        [--time-limit SECONDS] [--suite-out benchmarks/results/accuracy]
+        [--dry-run]
 """
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -57,17 +61,28 @@ MODEL = "ours_single"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pretrain_command(variant, out, epochs, overrides):
+def pretrained(run):
+    """Whether the pretraining run folder :obj:`run` is finished: its card
+    is written and no time limit ended it early (cards written before time
+    limits existed are of finished runs)."""
+    card = Path(run) / "card.json"
+    return card.is_file() and json.loads(card.read_text()).get("finished",
+                                                               True)
+
+
+def pretrain_command(variant, out, epochs, overrides, time_limit=None):
     """The ``mmpoly-geo pretrain`` command of :obj:`variant` into
-    ``out/variant`` (``--resume`` when an interrupted run is there);
-    ``None`` when that run is finished (its ``card.json`` exists)."""
+    ``out/variant`` (``--resume`` when an interrupted run or an earlier
+    stretch is there; ``--time-limit`` with :obj:`time_limit`); ``None``
+    when that run is finished (:func:`pretrained`)."""
     run = Path(out) / variant
-    if (run / "card.json").is_file():
+    if pretrained(run):
         return None
     return ([sys.executable, "-m", "mmpoly_geo.cli", "pretrain", "--name",
              "pretrain-permissive", "--out", str(run), "--epochs",
              str(epochs)]
             + (["--resume"] if (run / "last.ckpt").is_file() else [])
+            + (["--time-limit", str(time_limit)] if time_limit else [])
             + ["--set", "data.on_disk=true", "trainer.progress_bar=false"]
             + VARIANTS[variant] + list(overrides))
 
@@ -107,6 +122,11 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[],
                         help="overrides for pretraining and fine-tuning, "
                              "e.g. trainer.accelerator=gpu")
+    parser.add_argument(
+        "--time-limit", type=float, metavar="SECONDS",
+        help="each pretraining call ends at the last epoch that fits in "
+             "SECONDS (run again to continue); fine-tuning waits for "
+             "finished variants")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the commands that would run, run none")
     args = parser.parse_args(argv)
@@ -131,25 +151,26 @@ def main(argv=None):
             if variant in given:
                 continue
             command = pretrain_command(variant, args.out, args.epochs,
-                                       args.set)
+                                       args.set, args.time_limit)
             if command is None:
                 print(f"{variant}: pretrained ({args.out / variant})")
             else:
                 run(command)
     if args.stage in ("all", "finetune"):
-        # In a dry run of both stages the pretraining above only printed.
-        pretrained = args.stage == "all" and args.dry_run
+        # A dry run of both stages only printed the pretraining above.
+        assume_pretrained = args.stage == "all" and args.dry_run
         checkpoints, waiting = {}, []
         for variant in args.variants:
             run_dir = args.out / variant
             if variant in given:
                 checkpoints[variant] = given[variant]
-            elif pretrained or (run_dir / "card.json").is_file():
+            elif assume_pretrained or pretrained(run_dir):
                 checkpoints[variant] = str(run_dir)
             else:
                 waiting.append(variant)
         if waiting:
-            print("not pretrained yet, not fine-tuned: " + ", ".join(waiting))
+            print("pretraining not finished, not fine-tuned: "
+                  + ", ".join(waiting))
         if checkpoints:
             run(finetune_command(checkpoints, args.datasets, args.seeds,
                                  args.suite_out, args.set))

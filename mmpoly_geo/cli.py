@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -145,6 +146,7 @@ def _run_config(args):
                       ("root", "data.root"),
                       ("epochs", f"{section}.max_epochs"),
                       ("folds", "finetune.folds"),
+                      ("time_limit", "pretrain.time_limit"),
                       ("seed", "seed")):
         value = getattr(args, flag, None)
         if value is not None:
@@ -283,13 +285,19 @@ def _ship(args) -> int:
 
 
 def _pretrain(args) -> int:
-    from mmpoly_geo.training.pretrain import run_pretrain
+    from mmpoly_geo.training.pretrain import CARD_FILE, run_pretrain
 
     config = _run_config(args)
     path = run_pretrain(config, Path(args.out), resume=args.resume,
                         install=args.install,
                         command=" ".join(["mmpoly-geo"] + args.argv))
     print(f"pretrained model written to {path}")
+    card = json.loads((Path(args.out) / CARD_FILE).read_text())
+    if not card["finished"]:
+        print(f"the time limit ended this stretch after epoch "
+              f"{card['epochs_run']} of {config['pretrain']['max_epochs']}"
+              f"{' (not installed)' if args.install else ''}; continue "
+              f"with the same command and --resume")
     return 0
 
 
@@ -436,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="copy the checkpoint and its card into the package "
                         "(mmpoly_geo/models/pretrained/NAME, default "
                         "'default'), where --pretrained NAME finds it")
+    t.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="end this call at the last epoch that fits in "
+                        "SECONDS (checkpoint and card written; continue "
+                        "with --resume): a long run in stretches")
     t.set_defaults(func=_pretrain)
     return parser
 

@@ -259,17 +259,22 @@ def test_pretrain_ablation_resumes(tmp_path, capsys):
     (out / "tokens").mkdir(parents=True)
     (out / "tokens" / "last.ckpt").touch()  # interrupted: resumes
     (out / "denoising").mkdir()
-    (out / "denoising" / "card.json").touch()  # finished: not rerun
+    (out / "denoising" / "card.json").write_text('{"finished": true}')
+    (out / "contrastive").mkdir()  # a stretch the time limit ended
+    (out / "contrastive" / "card.json").write_text('{"finished": false}')
+    (out / "contrastive" / "last.ckpt").touch()
     ablation["main"](["--stage", "pretrain", "--out", str(out), "--dry-run",
                       "--checkpoint", "descriptors=default",
-                      "--set", "trainer.accelerator=gpu"])
+                      "--set", "trainer.accelerator=gpu",
+                      "--time-limit", "600"])
     lines = capsys.readouterr().out.splitlines()
     commands = [line for line in lines if line.startswith("$ ")]
     assert len(commands) == 2  # tokens and contrastive
-    assert f"--out {out / 'tokens'} --epochs 4 --resume" in commands[0]
+    assert (f"--out {out / 'tokens'} --epochs 4 --resume --time-limit 600.0 "
+            f"--set" in commands[0])
     assert "pretrain.branches=[1d] pretrain.coord_weight=0" in commands[0]
     assert commands[0].endswith("trainer.accelerator=gpu")
-    assert f"--out {out / 'contrastive'} --epochs 4 --set" in commands[1]
+    assert f"--out {out / 'contrastive'} --epochs 4 --resume" in commands[1]
     assert "pretrain.descriptor_weight=0" in commands[1]
     assert f"denoising: pretrained ({out / 'denoising'})" in lines
 
@@ -279,7 +284,8 @@ def test_pretrain_ablation_resumes(tmp_path, capsys):
                       "--checkpoint", "descriptors=default",
                       "--datasets", "Eea", "--seeds", "0"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "not pretrained yet, not fine-tuned: tokens, contrastive"
+    assert lines[0] == ("pretraining not finished, not fine-tuned: tokens, "
+                        "contrastive")
     command = lines[1]
     assert "--models ours_single --seeds 0" in command
     assert (f"--pretrained abl_denoising={out / 'denoising'} "

@@ -78,6 +78,9 @@ DEFAULTS: Dict[str, Any] = {
         "lr": 5.0e-4, "weight_decay": 0.01, "warmup_ratio": 0.06,
         "batch_size": 64, "max_epochs": 30, "patience": 5,
         "length_buckets": True, "num_conformers": 2,
+        # Seconds for one call (a stretch of a long run): it ends at the
+        # last epoch that fits, and --resume continues it. None: no limit.
+        "time_limit": None,
     },
     "seed": 0,
 }

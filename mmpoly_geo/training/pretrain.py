@@ -37,7 +37,7 @@ from mmpoly_geo.training.resumable import ResumableModule
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.training.sampling import random_conformers
 from mmpoly_geo.training.splits import train_val_split
-from mmpoly_geo.training.trainer import best_checkpoint, fit
+from mmpoly_geo.training.trainer import TimeLimit, best_checkpoint, fit
 
 #: Settings of the ``pretrain`` section that replace ``optim``'s in
 #: pretraining.
@@ -275,9 +275,13 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     objectives, epochs and steps, losses of the best epoch, wall time,
     hardware, featurizer settings, :obj:`command`). Learning rate, weight
     decay, warm-up, batch size, epochs and patience come from the
-    ``pretrain`` section. With :obj:`install` (a name, e.g. ``"default"``)
-    both files are copied into the package's shipped checkpoints, where
-    ``--pretrained <name>`` finds them."""
+    ``pretrain`` section. With ``pretrain.time_limit`` (seconds) the call
+    ends at the last epoch that fits (:class:`TimeLimit`): both files are
+    written for the epochs so far, the card says ``"finished": false``, and
+    ``resume=True`` continues the run. With :obj:`install` (a name, e.g.
+    ``"default"``) both files of a finished run are copied into the
+    package's shipped checkpoints, where ``--pretrained <name>`` finds
+    them."""
     from mmpoly_geo.training.cross_validation import load_dataset
 
     out_dir = Path(out_dir)
@@ -310,8 +314,13 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     if module.descriptor_scaler is not None:
         module.descriptor_scaler.fit(
             dataset.descriptors[torch.as_tensor(train_idx)])
+    callbacks, limit = list(callbacks or []), None
+    if p["time_limit"]:
+        limit = TimeLimit(p["time_limit"])
+        callbacks.append(limit)
     trainer = fit(module, config, dataset, train_idx, val_idx, out_dir,
                   "val_loss", resume, callbacks)
+    finished = not (limit and limit.stopped)
     # Earlier stretches of a resumed run included (from its checkpoint).
     seconds = trainer.lightning_module.training_seconds()
     best = best_checkpoint(trainer)
@@ -327,16 +336,16 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         module.model.save(path, pretrained_branches=module.branches)
         featurizer = dataset.featurizer.model_settings()
         card = _card(config, dataset, trainer, out_dir, featurizer,
-                     seconds, command,
-                     module.branches)
+                     seconds, command, module.branches,
+                     finished=finished)
         atomic_write_text(card_path, json.dumps(card, indent=2))
-        if install:
+        if install and finished:  # a stretch is not shipped
             return install_pretrained(out_dir, install)
     return path
 
 
 def _card(config, dataset, trainer, out_dir, featurizer, seconds, command,
-          branches):
+          branches, finished=True):
     p = config["pretrain"]
     name = config["data"]["name"]
     log = out_dir / "logs" / "metrics.csv"
@@ -358,6 +367,8 @@ def _card(config, dataset, trainer, out_dir, featurizer, seconds, command,
         "objectives": {k: p[k] for k in (
             "token_weight", "coord_weight", "atom_weight",
             "contrastive_weight", "descriptor_weight")},
+        # False: a stretch that pretrain.time_limit ended; --resume goes on.
+        "finished": finished,
         "epochs_run": int(trainer.current_epoch),
         "steps": int(trainer.global_step),
         "best_epoch_validation": best,

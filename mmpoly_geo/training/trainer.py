@@ -5,6 +5,7 @@ import csv
 import io
 import logging
 import os
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,48 @@ class ResumableModelCheckpoint(ModelCheckpoint):
                 best_k_models={moved(k): v for k, v in state_dict.get(
                     "best_k_models", {}).items()})
         super().load_state_dict(state_dict)
+
+
+class TimeLimit(pl.Callback):
+    """Ends a long run's stretch cleanly: after each validation, stops
+    training when another epoch as long as the last one would end more than
+    :obj:`seconds` after this call began. The run stops at an epoch
+    boundary, after that epoch's checkpoints (``last.ckpt`` is written at
+    every validation, :class:`ResumableModelCheckpoint`), so ``--resume``
+    continues it exactly where an uninterrupted run would be.
+
+    Args:
+        seconds (float): the wall-clock budget of this call.
+    """
+
+    def __init__(self, seconds: float):
+        if not seconds > 0:
+            raise ValueError(f"a time limit must be > 0 seconds, got "
+                             f"{seconds!r}")
+        self.seconds = float(seconds)
+        #: Whether this callback stopped the run (set during fitting).
+        self.stopped = False
+        self._start = self._epoch_start = None
+
+    def on_train_start(self, trainer: pl.Trainer,
+                       pl_module: pl.LightningModule) -> None:
+        self._start = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer,
+                             pl_module: pl.LightningModule) -> None:
+        self._epoch_start = time.monotonic()
+
+    def on_validation_end(self, trainer: pl.Trainer,
+                          pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self._epoch_start is None:
+            return
+        now = time.monotonic()
+        # Elapsed plus the last epoch's length; any rank that would run
+        # over stops them all (ranks must stop together).
+        over = 2 * now - self._epoch_start - self._start > self.seconds
+        if trainer.strategy.reduce_boolean_decision(over, all=False):
+            trainer.should_stop = True
+            self.stopped = True
 
 
 class _ContinuedExperimentWriter(ExperimentWriter):

@@ -264,6 +264,21 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     assert all(torch.equal(a[k], c[k]) for k in a)
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "moved" / "logs" / "metrics.csv"), logs[0])
+    assert card["finished"]
+
+    # A stretch that the time limit ends (a tiny one: after the first epoch)
+    # writes its files and says it is unfinished; --resume then ends where
+    # the uninterrupted run does. Through the command line.
+    stretch = ["pretrain", "--config", str(tiny_config), "--csv",
+               str(tiny_csv), "--out", str(tmp_path / "t"), "--epochs", "3"]
+    assert main(stretch + ["--time-limit", "1e-6"]) == 0
+    card = json.loads((tmp_path / "t" / "card.json").read_text())
+    assert not card["finished"] and card["epochs_run"] == 1
+    assert main(stretch + ["--resume"]) == 0
+    card = json.loads((tmp_path / "t" / "card.json").read_text())
+    assert card["finished"] and card["epochs_run"] == 3
+    d = MMPolymer.load(tmp_path / "t" / "pretrained.pt").state_dict()
+    assert all(torch.equal(a[k], d[k]) for k in a)
 
 
 class _WorseEachEpoch(pl.LightningModule):
