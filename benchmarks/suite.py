@@ -530,13 +530,15 @@ def write_table(metrics, datasets, path, pairs=()):
                 row = paired_differences(metrics[metrics.dataset == d], a, b)
                 if row is None:
                     continue
-                val = ("-" if row["val_mean"] != row["val_mean"] else
-                       f"{row['val_mean']:+.4g} ± {row['val_std']:.3g}")
+                # The forest has no validation MSE.
+                val = ("- | -" if row["val_mean"] != row["val_mean"] else
+                       f"{row['val_mean']:+.4g} ± {row['val_std']:.3g} | "
+                       f"{row['val_lower']}/{row['n']}")
                 lines.append(
                     f"| {a} - {b} | {d} | {row['n']} | {row['rmse_a']:.4g} "
                     f"| {row['rmse_b']:.4g} | {row['rmse_mean']:+.4g} ± "
                     f"{row['rmse_std']:.3g} | {row['rmse_lower']}/{row['n']} "
-                    f"| {val} | {row['val_lower']}/{row['n']} |")
+                    f"| {val} |")
         lines.append("")
     text = "\n".join(lines)
     Path(path).write_text(text)
