@@ -288,11 +288,12 @@ def test_pretrain_ablation_resumes(tmp_path, capsys):
                         "contrastive")
     command = lines[1]
     assert "--models ours_single --seeds 0" in command
-    assert (f"--pretrained abl_denoising={out / 'denoising'} "
-            f"abl_descriptors=default --set" in command)
+    # Its own scratch row (same code), never the committed ours_single.
+    assert (f"--label abl --pretrained denoising={out / 'denoising'} "
+            f"descriptors=default --set" in command)
     assert command.endswith(
-        "--paired ours_single_pretrained_abl_denoising,ours_single "
-        "ours_single_pretrained_abl_descriptors,ours_single")
+        "--paired ours_single_pretrained_denoising_abl,ours_single_abl "
+        "ours_single_pretrained_descriptors_abl,ours_single_abl")
     with pytest.raises(SystemExit):
         ablation["main"](["--checkpoint", "masks=default", "--dry-run"])
 
