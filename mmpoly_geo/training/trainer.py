@@ -156,6 +156,12 @@ class TimeLimit(pl.Callback):
                           pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self._epoch_start is None:
             return
+        # Ending anyway (early stopping, or the last epoch): finished, not
+        # stopped by the limit.
+        if trainer.should_stop or (trainer.max_epochs is not None and
+                                   trainer.current_epoch + 1
+                                   >= trainer.max_epochs):
+            return
         now = time.monotonic()
         # Elapsed plus the last epoch's length; any rank that would run
         # over stops them all (ranks must stop together).

@@ -279,6 +279,13 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     assert card["finished"] and card["epochs_run"] == 3
     d = MMPolymer.load(tmp_path / "t" / "pretrained.pt").state_dict()
     assert all(torch.equal(a[k], d[k]) for k in a)
+    # A run that ends at its last epoch is finished, limit or not.
+    last_only = ["pretrain", "--config", str(tiny_config), "--csv",
+                 str(tiny_csv), "--out", str(tmp_path / "one"), "--epochs",
+                 "1", "--time-limit", "1e-6"]
+    assert main(last_only) == 0
+    assert json.loads((tmp_path / "one" / "card.json").read_text())[
+        "finished"]
 
 
 class _WorseEachEpoch(pl.LightningModule):
