@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import time
 from pathlib import Path
@@ -285,19 +284,13 @@ def _ship(args) -> int:
 
 
 def _pretrain(args) -> int:
-    from mmpoly_geo.training.pretrain import CARD_FILE, run_pretrain
+    from mmpoly_geo.training.pretrain import run_pretrain
 
     config = _run_config(args)
     path = run_pretrain(config, Path(args.out), resume=args.resume,
                         install=args.install,
                         command=" ".join(["mmpoly-geo"] + args.argv))
     print(f"pretrained model written to {path}")
-    card = json.loads((Path(args.out) / CARD_FILE).read_text())
-    if not card["finished"]:
-        print(f"the time limit ended this stretch after epoch "
-              f"{card['epochs_run']} of {config['pretrain']['max_epochs']}"
-              f"{' (not installed)' if args.install else ''}; continue "
-              f"with the same command and --resume")
     return 0
 
 

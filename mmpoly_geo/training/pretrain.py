@@ -339,7 +339,12 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
                      seconds, command, module.branches,
                      finished=finished)
         atomic_write_text(card_path, json.dumps(card, indent=2))
-        if install and finished:  # a stretch is not shipped
+        if not finished:
+            print(f"the time limit ended this stretch after epoch "
+                  f"{card['epochs_run']} of {p['max_epochs']}"
+                  f"{' (not installed)' if install else ''}; continue with "
+                  f"the same command and --resume", flush=True)
+        elif install:  # a stretch is not shipped
             return install_pretrained(out_dir, install)
     return path
 

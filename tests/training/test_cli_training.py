@@ -214,7 +214,7 @@ class _BestSoFar(pl.Callback):
 
 
 def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
-                                                tmp_path):
+                                                tmp_path, capsys):
     config = load_config(tiny_config, [f"data.csv={tiny_csv}",
                                        "pretrain.max_epochs=3"])
     full = run_pretrain(config, tmp_path / "a")
@@ -274,6 +274,8 @@ def test_killed_pretrain_resumes_to_same_result(tiny_config, tiny_csv,
     assert main(stretch + ["--time-limit", "1e-6"]) == 0
     card = json.loads((tmp_path / "t" / "card.json").read_text())
     assert not card["finished"] and card["epochs_run"] == 1
+    assert ("the time limit ended this stretch after epoch 1 of 3; continue "
+            "with the same command and --resume") in capsys.readouterr().out
     assert main(stretch + ["--resume"]) == 0
     card = json.loads((tmp_path / "t" / "card.json").read_text())
     assert card["finished"] and card["epochs_run"] == 3
