@@ -15,37 +15,43 @@ Variants (cumulative; ``none`` is the from-scratch row ``ours_single_abl``):
 
 Each variant pretrains on the permissive corpus (``mmpoly-geo pretrain
 --name pretrain-permissive --set data.on_disk=true``; its on-disk
-processing, ~30 min on 2 cores, runs once on first use) into
-``--out/VARIANT``; then ``benchmarks/suite.py`` fine-tunes rows
-``ours_single_pretrained_VARIANT_abl`` and, once per data set and seed, the
-scratch row ``ours_single_abl`` (``--label abl``: the committed
+processing, ~25 min on 2 cores, runs once on first use) into
+``--out/VARIANT``; its finished weights and card are copied to
+``--kept/VARIANT`` (committed, ~4 MB each: run folders do not outlive a
+machine), which fine-tuning reads. ``benchmarks/suite.py`` then fine-tunes
+rows ``ours_single_pretrained_VARIANT_abl`` and, once per data set and
+seed, the scratch row ``ours_single_abl`` (``--label abl``: the committed
 ``ours_single`` rows, made by older code, are neither retrained nor
-replaced), and reports them with ``--paired`` differences. Everything resumes: a variant
-whose card says it is finished is skipped, one with ``last.ckpt`` resumes
-(``--resume``; ``--time-limit SECONDS`` ends each pretraining call cleanly
-at an epoch boundary, its card marked unfinished), and the suite resumes
-unfinished fine-tuning runs and reports finished ones as they are; run the
-same command again to continue (on 2 CPU cores one 4-epoch variant takes
-~1.5 h of one thread, fine-tuning ~1 h per data set and variant: a run of
-several sessions, e.g. one process per core with disjoint ``--variants`` or
-``--datasets``).
+replaced), and reports them with ``--paired`` differences. Everything
+resumes: a kept variant or one whose card says it is finished is not
+pretrained again, one with ``last.ckpt`` resumes (``--resume``;
+``--time-limit SECONDS`` ends each pretraining call cleanly at an epoch
+boundary, its card marked unfinished), and the suite resumes unfinished
+fine-tuning runs and reports finished ones (also those only in its
+``record.csv``) as they are; run the same command again to continue (on 2
+CPU cores one 4-epoch variant takes 0.5-1.5 h of one thread, fine-tuning
+~25 min per data set, variant and 3 seeds: a run of several sessions, e.g.
+one process per core with disjoint ``--variants`` or ``--datasets``).
 
 Usage::
 
     python benchmarks/pretrain_ablation.py [--stage all|pretrain|finetune]
         [--variants tokens denoising contrastive descriptors] [--epochs 4]
         [--datasets Eea EPS Xc] [--seeds 0 1 2] [--out runs/ablation]
+        [--kept benchmarks/results/pretrain_ablation]
         [--checkpoint descriptors=default] [--set trainer.accelerator=gpu ...]
         [--time-limit SECONDS] [--suite-out benchmarks/results/accuracy]
         [--dry-run]
 """
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from mmpoly_geo.data.shipped import BENCHMARKS
+from mmpoly_geo.models.pretrained import CARD_FILE, CHECKPOINT_FILE
 
 #: ``pretrain`` overrides of each variant; objectives not named keep their
 #: defaults (all on, descriptor regression off).
@@ -73,6 +79,16 @@ def pretrained(run):
     card = Path(run) / "card.json"
     return card.is_file() and json.loads(card.read_text()).get("finished",
                                                                True)
+
+
+def keep(run, kept):
+    """Copies the finished run :obj:`run`'s weights and card into the folder
+    :obj:`kept` (committed: run folders do not outlive a machine, and a
+    4-epoch variant costs ~1.5 h of a CPU thread to make again)."""
+    kept = Path(kept)
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in (CHECKPOINT_FILE, CARD_FILE):
+        shutil.copyfile(Path(run) / name, kept / name)
 
 
 def pretrain_command(variant, out, epochs, overrides, time_limit=None):
@@ -123,6 +139,11 @@ def main(argv=None):
                         help="pretraining run folders, one per variant")
     parser.add_argument("--suite-out", default="benchmarks/results/accuracy")
     parser.add_argument(
+        "--kept", default="benchmarks/results/pretrain_ablation",
+        help="finished variants' pretrained.pt and card.json are copied to "
+             "KEPT/VARIANT (committed); fine-tuning reads them from there, "
+             "and a variant kept there is not pretrained again")
+    parser.add_argument(
         "--checkpoint", nargs="+", default=[], metavar="VARIANT=CHECKPOINT",
         help="use this checkpoint (a file, run folder or shipped name) for "
              "a variant instead of pretraining it")
@@ -139,6 +160,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     # Commands run in the project root: paths resolved from here first.
     args.out = Path(args.out).resolve()
+    args.kept = Path(args.kept).resolve()
     args.suite_out = Path(args.suite_out).resolve()
     given = {}
     for spec in args.checkpoint:
@@ -157,22 +179,29 @@ def main(argv=None):
         for variant in args.variants:
             if variant in given:
                 continue
+            if pretrained(args.kept / variant):
+                print(f"{variant}: pretrained ({args.kept / variant})")
+                continue
             command = pretrain_command(variant, args.out, args.epochs,
                                        args.set, args.time_limit)
             if command is None:
                 print(f"{variant}: pretrained ({args.out / variant})")
             else:
                 run(command)
+            if not args.dry_run and pretrained(args.out / variant):
+                keep(args.out / variant, args.kept / variant)
+                print(f"{variant}: kept in {args.kept / variant}")
     if args.stage in ("all", "finetune"):
         # A dry run of both stages only printed the pretraining above.
         assume_pretrained = args.stage == "all" and args.dry_run
         checkpoints, waiting = {}, []
         for variant in args.variants:
-            run_dir = args.out / variant
             if variant in given:
                 checkpoints[variant] = given[variant]
-            elif assume_pretrained or pretrained(run_dir):
-                checkpoints[variant] = str(run_dir)
+            elif pretrained(args.kept / variant):
+                checkpoints[variant] = str(args.kept / variant)
+            elif assume_pretrained or pretrained(args.out / variant):
+                checkpoints[variant] = str(args.out / variant)
             else:
                 waiting.append(variant)
         if waiting:

@@ -39,12 +39,12 @@ Usage::
         [--set optim.max_epochs=200 ...] [--label long]
 
 ``--quick`` (used by the tests): 40 polymers per data set, 2 folds, 1 epoch,
-tiny models. Finished (dataset, model, seed) runs (with a ``summary.json``)
-are reported as they are, never retrained (so their numbers are those of the
-code that made them; delete a run folder to redo it); unfinished ones resume
-(``--resume`` of the runner), so an interrupted suite continues where it
-stopped, and several
-suites with disjoint ``--datasets``/``--models`` can share one ``--out``
+tiny models. Finished (dataset, model, seed) runs (with a ``summary.json``, or,
+their folder absent, with rows in ``record.csv``, see below) are reported as
+they are, never retrained (so their numbers are those of the code that made
+them; delete a run folder and its record rows to redo it); unfinished ones
+resume (``--resume`` of the runner), so an interrupted suite continues where
+it stopped, and several suites with disjoint ``--datasets``/``--models`` can share one ``--out``
 (e.g. one process per core); ``--report-only`` then tabulates whatever is
 finished without training, taking runs whose folder is absent (run folders
 are not committed) from ``record.csv`` in ``--out`` (every run ever reported
@@ -303,16 +303,20 @@ def main():
                                          for p in parts])
                     # The forest is reported with whole runs only.
                     metrics = metrics[metrics.model != "rf_morgan"]
+                elif not finished and (args.report_only
+                                       or not run_dir.exists()) and (
+                        kept := recorded_rows(record, dataset, name, seed,
+                                              with_rf=not rf_reported)
+                ) is not None:
+                    # Run folders do not outlive a machine; the record does:
+                    # a recorded run without its folder is not retrained.
+                    recorded.append(f"{dataset} {name} seed {seed}")
+                    rf_reported = (rf_reported
+                                   or "rf_morgan" in set(kept.model))
+                    rows.append(kept)
+                    continue
                 elif args.report_only and not finished:
-                    kept = recorded_rows(record, dataset, name, seed,
-                                         with_rf=not rf_reported)
-                    if kept is None:
-                        missing.append(f"{dataset} {name} seed {seed}")
-                    else:
-                        recorded.append(f"{dataset} {name} seed {seed}")
-                        rf_reported = (rf_reported
-                                       or "rf_morgan" in set(kept.model))
-                        rows.append(kept)
+                    missing.append(f"{dataset} {name} seed {seed}")
                     continue
                 else:
                     if not finished:

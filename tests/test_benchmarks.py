@@ -217,6 +217,12 @@ def test_suite_quick_mode(tmp_path):
     pd.testing.assert_frame_equal(
         again.sort_values(key, ignore_index=True),
         report.sort_values(key, ignore_index=True))
+    # Nor does training retrain a recorded run whose folder is gone.
+    out = _run("benchmarks/suite.py", "--quick", "--datasets", "Eat",
+               "--models", "ours", "--seeds", "0", "--out",
+               str(tmp_path / "suite"), "--root", str(tmp_path / "d"))
+    assert "no run folder here (1): Eat ours seed 0" in out
+    assert not (tmp_path / "suite" / "runs").exists()
 
 
 def test_suite_pretrained_variants():
@@ -263,8 +269,11 @@ def test_pretrain_ablation_resumes(tmp_path, capsys):
     (out / "contrastive").mkdir()  # a stretch the time limit ended
     (out / "contrastive" / "card.json").write_text('{"finished": false}')
     (out / "contrastive" / "last.ckpt").touch()
+    kept = tmp_path / "kept"  # a copy kept from an earlier machine
+    (kept / "denoising").mkdir(parents=True)
+    (kept / "denoising" / "card.json").write_text('{"finished": true}')
     ablation["main"](["--stage", "pretrain", "--out", str(out), "--dry-run",
-                      "--checkpoint", "descriptors=default",
+                      "--kept", str(kept), "--checkpoint", "descriptors=default",
                       "--set", "trainer.accelerator=gpu",
                       "--time-limit", "600"])
     lines = capsys.readouterr().out.splitlines()
@@ -276,12 +285,12 @@ def test_pretrain_ablation_resumes(tmp_path, capsys):
     assert commands[0].endswith("trainer.accelerator=gpu")
     assert f"--out {out / 'contrastive'} --epochs 4 --resume" in commands[1]
     assert "pretrain.descriptor_weight=0" in commands[1]
-    assert f"denoising: pretrained ({out / 'denoising'})" in lines
+    assert f"denoising: pretrained ({kept / 'denoising'})" in lines
 
     # Fine-tuning takes the finished and the given checkpoints only, each
     # row paired with the from-scratch one.
     ablation["main"](["--stage", "finetune", "--out", str(out), "--dry-run",
-                      "--checkpoint", "descriptors=default",
+                      "--kept", str(kept), "--checkpoint", "descriptors=default",
                       "--datasets", "Eea", "--seeds", "0"])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ("pretraining not finished, not fine-tuned: tokens, "
@@ -289,13 +298,24 @@ def test_pretrain_ablation_resumes(tmp_path, capsys):
     command = lines[1]
     assert "--models ours_single --seeds 0" in command
     # Its own scratch row (same code), never the committed ours_single.
-    assert (f"--label abl --pretrained denoising={out / 'denoising'} "
+    assert (f"--label abl --pretrained denoising={kept / 'denoising'} "
             f"descriptors=default --set" in command)
     assert command.endswith(
         "--paired ours_single_pretrained_denoising_abl,ours_single_abl "
         "ours_single_pretrained_descriptors_abl,ours_single_abl")
     with pytest.raises(SystemExit):
         ablation["main"](["--checkpoint", "masks=default", "--dry-run"])
+
+    # A run finished here is kept (copied) and then fine-tuned from the copy.
+    (out / "tokens" / "pretrained.pt").write_bytes(b"weights")
+    (out / "tokens" / "card.json").write_text('{"finished": true}')
+    ablation["main"](["--stage", "pretrain", "--variants", "tokens", "--out",
+                      str(out), "--kept", str(kept)])
+    assert (kept / "tokens" / "pretrained.pt").read_bytes() == b"weights"
+    assert f"tokens: kept in {kept / 'tokens'}" in capsys.readouterr().out
+    ablation["main"](["--stage", "finetune", "--variants", "tokens", "--out",
+                      str(out), "--kept", str(kept), "--dry-run"])
+    assert f"--pretrained tokens={kept / 'tokens'} " in capsys.readouterr().out
 
 
 def test_fuzz_benchmark_runs(tmp_path):
