@@ -368,7 +368,7 @@ def main():
         raise SystemExit(f"no finished runs under {out / 'runs'}")
     metrics = pd.concat(rows, ignore_index=True)
     metrics.to_csv(out / "metrics.csv", index=False)
-    update_record(record, metrics, out / RECORD)
+    update_record(metrics, out / RECORD)
     table = write_table(metrics, args.datasets, out / "results.md", pairs)
     plot(metrics, out / "rmse.png")
     seconds = time.perf_counter() - start
@@ -457,17 +457,26 @@ def averaged_rows(runs, names, seed):
     return pd.DataFrame(rows)
 
 
-def update_record(record, metrics, path):
-    """Writes :data:`RECORD`: the earlier record with the runs of
-    :obj:`metrics` (keyed by data set, model and seed) replaced or added."""
+def update_record(metrics, path):
+    """Writes :data:`RECORD` at ``path``: the record as it is now, with the
+    runs of :obj:`metrics` (keyed by data set, model and seed) replaced or
+    added.
+
+    The record is read again here, not at the start of the call, so that two
+    suite calls running side by side (disjoint data sets or seeds) keep each
+    other's rows; the new file replaces the old one in one step, so a reader
+    never sees half of it."""
     key = ["dataset", "model", "seed"]
-    if record is not None:
+    if path.is_file():
+        record = pd.read_csv(path)
         new = pd.MultiIndex.from_frame(metrics[key])
         old = pd.MultiIndex.from_frame(record[key])
         metrics = pd.concat([record[~old.isin(new)], metrics],
                             ignore_index=True)
-    metrics.sort_values(key + ["fold"], kind="stable").to_csv(path,
+    partial = path.with_name(path.name + ".partial")
+    metrics.sort_values(key + ["fold"], kind="stable").to_csv(partial,
                                                                index=False)
+    partial.replace(path)
 
 
 def recorded_rows(record, dataset, name, seed, with_rf):

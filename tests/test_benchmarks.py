@@ -256,6 +256,30 @@ def test_suite_paired_differences():
     assert suite["paired_differences"](metrics, "a", "c") is None
 
 
+def test_suite_record_keeps_side_by_side_runs(tmp_path):
+    """Two suite calls that finish one after the other keep each other's
+    runs in the record; a run reported again replaces its old rows."""
+    import runpy
+
+    suite = runpy.run_path(str(ROOT / "benchmarks" / "suite.py"))
+    path = tmp_path / "record.csv"
+
+    def run(dataset, seed, rmse):
+        return pd.DataFrame({"dataset": dataset, "model": "ours",
+                             "seed": seed, "fold": [0, 1], "rmse": rmse})
+
+    suite["update_record"](run("Xc", 0, 1.0), path)
+    suite["update_record"](run("Xc", 1, 2.0), path)
+    suite["update_record"](run("Eea", 0, 3.0), path)
+    suite["update_record"](run("Xc", 0, 4.0), path)
+    record = pd.read_csv(path)
+    assert len(record) == 6
+    by_run = record.groupby(["dataset", "seed"]).rmse.agg(list).to_dict()
+    assert by_run == {("Eea", 0): [3.0, 3.0], ("Xc", 0): [4.0, 4.0],
+                      ("Xc", 1): [2.0, 2.0]}
+    assert not (tmp_path / "record.csv.partial").exists()
+
+
 def test_pretrain_ablation_resumes(tmp_path, capsys):
     """Which commands the ablation runs, by the state of its run folders."""
     import runpy
