@@ -128,10 +128,12 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
             continue
         rest = np.setdiff1d(np.arange(len(dataset)), test_idx)
         fold_start = time.perf_counter()
-        members, member_val, val_mse = [], [], []
+        members, member_val, val_mse, reloaded = [], [], [], []
         for member, member_config in enumerate(configs):
             name = f"fold{fold}" if len(configs) == 1 else \
                 f"fold{fold}_member{member}"
+            reloaded.append(resume and _finished(
+                out_dir / f"{name}{tag}", models_dir / f"{name}.pt"))
             pl.seed_everything(member_config["seed"] + fold, workers=True,
                                verbose=False)
             pred, score, val_pred = _fit_fold(
@@ -194,9 +196,12 @@ def run_finetune(config: Dict[str, Any], out_dir: Path,
                           pd.DataFrame(metric_rows).to_csv(index=False))
         scores = "; ".join(f"{r['model']} RMSE {r['rmse']:.4g}"
                            for r in metric_rows if r["fold"] == fold)
+        # A fold finished by an earlier call is reloaded, not trained: its
+        # seconds here would read as a (very fast) training time.
+        took = ("finished earlier, reloaded" if all(reloaded)
+                else f"{time.perf_counter() - fold_start:.0f} s")
         print(f"fold {fold + 1}/{len(splits)}: {scores}; validation MSE "
-              f"{fold_val_mse:.4g}; {time.perf_counter() - fold_start:.0f} s",
-              flush=True)
+              f"{fold_val_mse:.4g}; {took}", flush=True)
 
     metrics = pd.DataFrame(metric_rows)
     summary = {"dataset": dataset.name, "n": len(dataset),
@@ -313,6 +318,11 @@ def check_resumable(config: Dict[str, Any], saved: Path):
             + "; ".join(diffs) + "); use another output folder")
 
 
+def _finished(fold_dir: Path, model_file: Path) -> bool:
+    """Whether a fold's model was trained to the end by an earlier call."""
+    return model_file.is_file() and (fold_dir / "done").is_file()
+
+
 def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
               model_file, featurizer, resume, callbacks, half=False,
               predict_val=False):
@@ -346,10 +356,9 @@ def _fit_fold(config, dataset, train_idx, val_idx, test_idx, fold_dir,
         encoder.fit(module.model.select_descriptors(
             dataset.descriptors[torch.as_tensor(train_idx)]))
         module.sync_ema()
-    done = fold_dir / "done"
-    if resume and model_file.is_file() and done.is_file():
+    if resume and _finished(fold_dir, model_file):
         load_saved(module, model_file)
-        score = _read_score(done)
+        score = _read_score(fold_dir / "done")
     else:
         module, score = _train(module, config, dataset, train_idx, val_idx,
                                fold_dir, model_file, featurizer, resume,

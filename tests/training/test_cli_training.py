@@ -372,6 +372,29 @@ def test_killed_finetune_resumes_to_same_result(tiny_config, tiny_csv,
     assert pa["value"][0] == pb["value"][0]
 
 
+def test_finished_folds_are_reloaded_not_retrained(tiny_config, tiny_csv,
+                                                   tmp_path, capsys):
+    from mmpoly_geo.training import run_finetune
+
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "data.target=value", "optim.max_epochs=1",
+        "finetune.baselines=[]"])
+    full = run_finetune(config, tmp_path)
+    trained = capsys.readouterr().out
+    assert "reloaded" not in trained
+    checkpoints = sorted(tmp_path.glob("models/*.pt"))
+    assert checkpoints
+    stamps = [p.stat().st_mtime_ns for p in checkpoints]
+    again = run_finetune(config, tmp_path, resume=True)
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("fold ")]
+    assert len(lines) == config["finetune"]["folds"]
+    assert all(line.endswith("; finished earlier, reloaded")
+               for line in lines)
+    assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
+    assert again["models"] == full["models"]
+
+
 def _rename_one_weight(last: Path) -> None:
     """What an older version's checkpoint looks like: a weight renamed."""
     ckpt = torch.load(last, map_location="cpu", weights_only=False)
