@@ -105,7 +105,8 @@ class MMPolymer(torch.nn.Module):
             (with the periodic bond when :obj:`periodic`), fused as one more
             modality (pretrained with ``pretrain.branches=[2d]``).
             (default: :obj:`None`)
-        encoder_2d_kwargs (dict, optional): Arguments of the 2D encoder.
+        encoder_2d_kwargs (dict, optional): Arguments of the 2D encoder
+            (e.g. ``bond_features=True``: messages carry bond types).
         build_unused (bool, optional): If :obj:`False`, the sequence or 3D
             encoder that :obj:`mode` never calls is not built: a model to
             load a fold file into for prediction (the e3nn encoder is most of
@@ -313,12 +314,14 @@ class MMPolymer(torch.nn.Module):
         """Runs the 2D encoder over the bond graph of :obj:`data` (with the
         periodic bond when configured) on :obj:`x` (default: ``data.x``;
         e.g. masked atoms in pretraining): ``(node, pooled)``."""
-        edges = data.edge_index
+        edges, edge_attr = data.edge_index, data.edge_attr
         if self.periodic:
             edges = torch.cat([edges, data.periodic_edge_index], 1)
+            edge_attr = torch.cat([edge_attr, data.periodic_edge_attr])
         return self.encoder_2d(data.x if x is None else x, edges,
                                getattr(data, "batch", None),
-                               getattr(data, "num_graphs", 1))
+                               getattr(data, "num_graphs", 1),
+                               edge_attr=edge_attr)
 
     def forward(self, data, mode: Optional[str] = None,
                 generator: Optional[torch.Generator] = None

@@ -171,6 +171,40 @@ def test_bond_graph_branch_joins_every_mode(batch, tmp_path):
         _descriptor_model()(batch, mode="2d")
 
 
+def test_bond_graph_branch_reads_bond_features(batch, tmp_path):
+    from mmpoly_geo.nn import BondGraphEncoder
+
+    torch.manual_seed(0)
+    encoder = BondGraphEncoder(8, 2, bond_features=True).eval()
+    node, pooled = encoder(batch.x, batch.edge_index, batch.batch,
+                           batch.num_graphs, edge_attr=batch.edge_attr)
+    assert node.shape == (batch.num_nodes, 8) and pooled.shape == (4, 8)
+    # The same graph with every bond made single reads differently.
+    single = batch.edge_attr.clone()
+    single[:, 0] = 0
+    assert (batch.edge_attr[:, 0] != 0).any()
+    assert not torch.allclose(
+        pooled, encoder(batch.x, batch.edge_index, batch.batch,
+                        batch.num_graphs, edge_attr=single)[1])
+    with pytest.raises(ValueError, match="needs edge_attr"):
+        encoder(batch.x, batch.edge_index, batch.batch, batch.num_graphs)
+    # The plain GIN has no bond weights and ignores edge_attr.
+    assert not any("bond" in k for k in BondGraphEncoder(8, 2).state_dict())
+    # Through the model, periodic closure bonds included; saved and loaded.
+    model = MMPolymer(mode="2d", encoder_2d="gin", periodic=True,
+                      encoder_2d_kwargs=dict(hidden_channels=8, num_layers=2,
+                                             bond_features=True),
+                      **SMALL).eval()
+    path = tmp_path / "m.pt"
+    model.save(path)
+    torch.testing.assert_close(MMPolymer.load(path).eval()(batch)["pred"],
+                               model(batch)["pred"])
+    model.train()
+    model.property_head.loss(model(batch)["pred"], batch.y).backward()
+    bond_weight = model.encoder_2d.bond_encoder.embeddings[0].weight
+    assert bond_weight.grad is not None and bond_weight.grad.abs().sum() > 0
+
+
 def test_cutoff_mismatch_is_rejected(batch):
     model = MMPolymer(encoder_3d_kwargs=dict(ENC["equivariant"], cutoff=5.0),
                       **SMALL)
