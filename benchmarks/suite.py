@@ -73,6 +73,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mmpoly_geo.atomic import atomic_path
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 from mmpoly_geo.training import load_config, run_finetune
 from mmpoly_geo.training.cross_validation import (
@@ -464,7 +465,8 @@ def update_record(metrics, path):
 
     The record is read again here, not at the start of the call, so that two
     suite calls running side by side (disjoint data sets or seeds) keep each
-    other's rows; the new file replaces the old one in one step, so a reader
+    other's rows; it is written through :func:`~mmpoly_geo.atomic.atomic_path`
+    (a temporary file per process, renamed over the record), so a reader
     never sees half of it."""
     key = ["dataset", "model", "seed"]
     if path.is_file():
@@ -473,10 +475,9 @@ def update_record(metrics, path):
         old = pd.MultiIndex.from_frame(record[key])
         metrics = pd.concat([record[~old.isin(new)], metrics],
                             ignore_index=True)
-    partial = path.with_name(path.name + ".partial")
-    metrics.sort_values(key + ["fold"], kind="stable").to_csv(partial,
-                                                               index=False)
-    partial.replace(path)
+    with atomic_path(path) as tmp:
+        metrics.sort_values(key + ["fold"], kind="stable").to_csv(
+            tmp, index=False)
 
 
 def recorded_rows(record, dataset, name, seed, with_rf):

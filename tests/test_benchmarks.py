@@ -277,7 +277,7 @@ def test_suite_record_keeps_side_by_side_runs(tmp_path):
     by_run = record.groupby(["dataset", "seed"]).rmse.agg(list).to_dict()
     assert by_run == {("Eea", 0): [3.0, 3.0], ("Xc", 0): [4.0, 4.0],
                       ("Xc", 1): [2.0, 2.0]}
-    assert not (tmp_path / "record.csv.partial").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["record.csv"]
 
 
 def test_pretrain_ablation_resumes(tmp_path, capsys):
