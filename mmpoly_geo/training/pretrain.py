@@ -314,6 +314,12 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     if module.descriptor_scaler is not None:
         module.descriptor_scaler.fit(
             dataset.descriptors[torch.as_tensor(train_idx)])
+    # Said before fitting: the progress bar of a run whose output goes to a
+    # file shows nothing until the first epoch ends (minutes on a corpus).
+    print(f"pretraining on {len(train_idx)} polymers ({len(val_idx)} held "
+          f"out for validation): about "
+          f"{-(-len(train_idx) // o['batch_size'])} steps per epoch, up to "
+          f"{o['max_epochs']} epochs")
     callbacks, limit = list(callbacks or []), None
     if p["time_limit"]:
         limit = TimeLimit(p["time_limit"])

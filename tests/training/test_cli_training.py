@@ -2,6 +2,7 @@
 import json
 import multiprocessing as mp
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -148,6 +149,13 @@ def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys,
                  "--set", "pretrain.num_conformers=3"]) == 0
     model_file = pre / "pretrained.pt"
     assert model_file.is_file()
+    # Said before the first epoch, which a bar in a log file does not show.
+    said = capsys.readouterr().out
+    m = re.search(r"pretraining on (\d+) polymers \((\d+) held out for "
+                  r"validation\): about (\d+) steps per epoch", said)
+    assert m, said
+    train, val, steps = map(int, m.groups())
+    assert train + val == 48 and val > 0 and steps >= 1
     log = pd.read_csv(pre / "logs" / "metrics.csv")
     for k in ("train_token", "train_coord", "train_atom", "train_contrastive"):
         assert log[k].notna().any(), k
