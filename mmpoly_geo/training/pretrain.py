@@ -213,6 +213,17 @@ class PretrainModule(ResumableModule):
         losses["loss"] = sum(weights[k] * v for k, v in losses.items())
         return losses
 
+    def on_train_start(self):
+        # Said before the first step: the progress bar of a run whose output
+        # goes to a file shows nothing until the first epoch ends (minutes
+        # on a corpus). The loaders' own counts (buckets, DDP ranks).
+        t = self.trainer
+        if t.is_global_zero:
+            print(f"pretraining on {len(t.train_dataloader.dataset)} polymers "
+                  f"({len(t.val_dataloaders.dataset)} held out for "
+                  f"validation): {t.num_training_batches} steps per epoch, "
+                  f"up to {t.max_epochs} epochs")
+
     def training_step(self, batch, batch_idx):
         losses = self._losses(batch, self.current_epoch, batch_idx)
         for k, v in losses.items():
@@ -314,12 +325,6 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
     if module.descriptor_scaler is not None:
         module.descriptor_scaler.fit(
             dataset.descriptors[torch.as_tensor(train_idx)])
-    # Said before fitting: the progress bar of a run whose output goes to a
-    # file shows nothing until the first epoch ends (minutes on a corpus).
-    print(f"pretraining on {len(train_idx)} polymers ({len(val_idx)} held "
-          f"out for validation): about "
-          f"{-(-len(train_idx) // o['batch_size'])} steps per epoch, up to "
-          f"{o['max_epochs']} epochs")
     callbacks, limit = list(callbacks or []), None
     if p["time_limit"]:
         limit = TimeLimit(p["time_limit"])

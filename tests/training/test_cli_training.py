@@ -152,7 +152,7 @@ def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys,
     # Said before the first epoch, which a bar in a log file does not show.
     said = capsys.readouterr().out
     m = re.search(r"pretraining on (\d+) polymers \((\d+) held out for "
-                  r"validation\): about (\d+) steps per epoch", said)
+                  r"validation\): (\d+) steps per epoch", said)
     assert m, said
     train, val, steps = map(int, m.groups())
     assert train + val == 48 and val > 0 and steps >= 1
@@ -161,6 +161,8 @@ def test_pretrain_then_finetune(tiny_config, tiny_csv, tmp_path, capsys,
         assert log[k].notna().any(), k
     card = json.loads((shipped / "default" / "card.json").read_text())
     assert card["corpus"]["polymers"] == 48 and card["steps"] > 0
+    # The steps said before training are the steps each epoch ran.
+    assert card["steps"] == steps * card["epochs_run"]
     assert card["objectives"]["token_weight"] > 0
     assert "val_loss" in card["best_epoch_validation"]
     assert card["command"].startswith("mmpoly-geo pretrain")
