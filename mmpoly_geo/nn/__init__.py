@@ -8,8 +8,8 @@ from mmpoly_geo.nn.encoder_output import EncoderOutput
 from mmpoly_geo.nn.equivariant_encoder import (
     EquivariantEncoder, EquivariantInteraction)
 from mmpoly_geo.nn.heads import (
-    IGNORE_INDEX, AtomTypeHead, ContrastiveAlignment, CoordinateDenoisingHead,
-    MaskedTokenHead, PropertyHead)
+    IGNORE_INDEX, AtomEnvironmentHead, AtomTypeHead, ContrastiveAlignment,
+    CoordinateDenoisingHead, MaskedTokenHead, PropertyHead)
 from mmpoly_geo.nn.fusion import ModalityFusion
 from mmpoly_geo.nn.painn_encoder import PaiNNEncoder
 from mmpoly_geo.nn.pooling import GraphPooling
@@ -17,7 +17,8 @@ from mmpoly_geo.nn.sequence_encoder import SequenceEncoder
 from mmpoly_geo.nn.typed_edges import NUM_EDGE_TYPES, typed_edges
 
 __all__ = [
-    "AtomEncoder", "AtomTypeHead", "BondGraphEncoder", "ContrastiveAlignment",
+    "AtomEncoder", "AtomEnvironmentHead", "AtomTypeHead", "BondGraphEncoder",
+    "ContrastiveAlignment",
     "CoordinateDenoisingHead", "DensePairEncoder", "DescriptorEncoder",
     "DescriptorScaler", "EncoderOutput", "EquivariantEncoder",
     "EquivariantInteraction",

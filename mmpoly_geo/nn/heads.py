@@ -1,5 +1,6 @@
-"""Prediction heads and their losses: masked tokens, masked atom types,
-coordinate denoising, 1D-3D contrastive alignment, property regression."""
+"""Prediction heads and their losses: masked tokens, masked atom types and
+environments, coordinate denoising, 1D-3D contrastive alignment, property
+regression."""
 from __future__ import annotations
 
 import math
@@ -69,6 +70,46 @@ class AtomTypeHead(_ClassifierHead):
     """
     def __init__(self, in_channels: int, num_types: int = 119):
         super().__init__(in_channels, num_types)
+
+
+class AtomEnvironmentHead(_ClassifierHead):
+    r"""Predicts each atom's bonded environment (GROVER's contextual property,
+    Rong et al. 2020, factorised): for every one of :obj:`num_slots` slots
+    (e.g. a neighbour element and a bond type) how many neighbours the atom
+    has in it, as a class :math:`0, \dots, C - 1` (the last class meaning
+    :math:`C - 1` or more).
+
+    Args:
+        in_channels (int): Atom state size :math:`H`.
+        num_slots (int): Slots :math:`S`.
+        num_counts (int, optional): Count classes :math:`C`.
+            (default: :obj:`4`)
+
+    Shapes: :math:`[N, H]` -> logits :math:`[N, S, C]`; :meth:`loss` takes
+    labels :math:`[N, S]` with -100 in every slot of an atom not scored.
+    """
+    def __init__(self, in_channels: int, num_slots: int, num_counts: int = 4):
+        super().__init__(in_channels, num_slots * num_counts)
+        self.num_slots, self.num_counts = num_slots, num_counts
+
+    def forward(self, h: Tensor) -> Tensor:
+        return super().forward(h).view(-1, self.num_slots, self.num_counts)
+
+    @staticmethod
+    def loss(logits: Tensor, labels: Tensor) -> Tensor:
+        """Cross-entropy summed over the slots and averaged over the atoms
+        scored, so that its size compares with one classification per atom
+        (most slots are empty and easy); zero if no atom is scored."""
+        scored = (labels != IGNORE_INDEX).all(-1)
+        if not scored.any():
+            return logits.sum() * 0.0
+        return F.cross_entropy(
+            logits[scored].float().flatten(0, 1), labels[scored].flatten(),
+            reduction="sum") / scored.sum()
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, "
+                f"num_slots={self.num_slots}, num_counts={self.num_counts})")
 
 
 class CoordinateDenoisingHead(torch.nn.Module):

@@ -71,6 +71,9 @@ DEFAULTS: Dict[str, Any] = {
         "contrastive_weight": 1.0, "temperature": 0.1,
         # Multi-task regression of RDKit descriptors: off until measured.
         "descriptor_weight": 0.0,
+        # Masked atoms' bonded environments (GROVER's context): off until
+        # measured.
+        "environment_weight": 0.0,
         # The branches pretrained: MMPolymer's sequence and 3D ones, or the
         # bond-graph one (2d, with model.encoder_2d).
         "branches": ["1d", "3d"],

@@ -1,6 +1,6 @@
 """Multimodal pretraining (the ``pretrain`` command): masked tokens (1D),
-coordinate denoising with masked atom types (3D), 1D-3D contrastive
-alignment."""
+coordinate denoising with masked atom types and environments (3D or the bond
+graph), 1D-3D contrastive alignment, descriptor regression."""
 from __future__ import annotations
 
 import json
@@ -20,7 +20,7 @@ from torch import Tensor
 import mmpoly_geo
 from mmpoly_geo.atomic import atomic_write_text
 
-from mmpoly_geo.chem.features import masked_atom_features
+from mmpoly_geo.chem.features import BOND_FEATURE_DIMS, masked_atom_features
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
@@ -30,7 +30,8 @@ from mmpoly_geo.models.mmpolymer import MODE_MODALITIES
 from mmpoly_geo.models.pretrained import (
     CARD_FILE, CHECKPOINT_FILE, MAX_SHIPPED_MB, PRETRAINED_DIR)
 from mmpoly_geo.nn import (
-    IGNORE_INDEX, AtomTypeHead, DescriptorScaler, PropertyHead)
+    IGNORE_INDEX, AtomEnvironmentHead, AtomTypeHead, DescriptorScaler,
+    PropertyHead)
 from mmpoly_geo.training.config import (
     pretrain_data, resolve_model_config, save_config)
 from mmpoly_geo.training.resumable import ResumableModule
@@ -50,8 +51,14 @@ VALIDATION_STEP_OFFSET = 10**6
 #: The branches each objective trains (``pretrain.branches`` chooses the
 #: branches; an objective whose branches are not chosen must be off).
 OBJECTIVE_BRANCHES = {"token": {"1d"}, "coord": {"3d"}, "atom": {"3d", "2d"},
+                      "environment": {"3d", "2d"},
                       "contrastive": {"1d", "3d"},
                       "descriptor": {"1d", "2d", "3d"}}
+#: Neighbour elements (atomic numbers) that :func:`atom_environments` tells
+#: apart; every other element (and a star kept as atom 0) counts as "other".
+ENVIRONMENT_ELEMENTS = (1, 6, 7, 8, 9, 14, 15, 16, 17, 35)
+#: Slots of an atom environment: (neighbour element or other) x bond type.
+ENVIRONMENT_SLOTS = (len(ENVIRONMENT_ELEMENTS) + 1) * BOND_FEATURE_DIMS[0]
 
 
 def mask_atoms(x: Tensor, chosen: Tensor) -> Tensor:
@@ -61,6 +68,32 @@ def mask_atoms(x: Tensor, chosen: Tensor) -> Tensor:
     out = x.clone()
     out[chosen] = torch.as_tensor(masked_atom_features(), device=x.device)
     return out
+
+
+def atom_environments(z: Tensor, edge_index: Tensor, bond_type: Tensor,
+                      num_counts: int = 4) -> Tensor:
+    """Each atom's bonded environment: how many neighbours it has of each
+    element of :data:`ENVIRONMENT_ELEMENTS` (or other) through each bond type
+    (column 0 of ``edge_attr``), clipped at :obj:`num_counts` - 1; shape
+    :obj:`[N,` :data:`ENVIRONMENT_SLOTS` :obj:`]` (int64). The target of
+    :class:`~mmpoly_geo.nn.AtomEnvironmentHead` for masked atoms: GROVER's
+    context of radius 1 (element and bond of every neighbour), per slot.
+
+    Args:
+        z (Tensor): Atomic numbers :obj:`[N]`.
+        edge_index (Tensor): Bond graph, both directions :obj:`[2, E]`.
+        bond_type (Tensor): Bond type category of each edge :obj:`[E]`.
+    """
+    table = torch.full((119,), len(ENVIRONMENT_ELEMENTS), dtype=torch.long,
+                       device=z.device)
+    table[list(ENVIRONMENT_ELEMENTS)] = torch.arange(
+        len(ENVIRONMENT_ELEMENTS), device=z.device)
+    src, dst = edge_index
+    slot = table[z[src]] * BOND_FEATURE_DIMS[0] + bond_type
+    counts = torch.zeros(z.numel(), ENVIRONMENT_SLOTS, dtype=torch.long,
+                         device=z.device)
+    counts.index_put_((dst, slot), torch.ones_like(slot), accumulate=True)
+    return counts.clamp(max=num_counts - 1)
 
 
 def mask_tokens(tokens: Tensor, mask: Tensor, prob: float, vocab_size: int,
@@ -87,8 +120,9 @@ class PretrainModule(ResumableModule):
     r"""Pretrains the :obj:`branches` of :class:`~mmpoly_geo.models.MMPolymer`
     (sequence ``"1d"`` and 3D ``"3d"``, MMPolymer's; or the bond-graph
     ``"2d"`` branch, ``model.encoder_2d``) with
-    :math:`L = w_t L_{token} + w_c L_{coord} + w_a L_{atom} + w_{nce} L_{nce}
-    + w_d L_{desc}`; a weight of 0 switches an objective off (ablations).
+    :math:`L = w_t L_{token} + w_c L_{coord} + w_a L_{atom} + w_e L_{env}
+    + w_{nce} L_{nce} + w_d L_{desc}`; a weight of 0 switches an objective
+    off (ablations).
 
     - :math:`L_{token}`: masked P-SMILES tokens (:obj:`mask_prob`, 80/10/10).
     - :math:`L_{coord}`: a random conformer; atoms chosen with
@@ -101,6 +135,11 @@ class PretrainModule(ResumableModule):
       from the 2D branch's atom states over the bond graph with the same
       atoms masked (logged as ``atom_2d``; Hu et al.'s attribute masking),
       by a head of this module, not of the saved model.
+      :math:`L_{env}` (:obj:`environment_weight` > 0): the same masked
+      atoms' bonded environments (:func:`atom_environments`: how many
+      neighbours of which element through which bond type; GROVER's
+      contextual property), from each of those branches (``environment``,
+      ``environment_2d``), by heads of this module.
     - :math:`L_{nce}`: symmetric InfoNCE between the 1D and 3D vectors of
       the same (masked/noised) inputs after the **fusion projections**, the
       space fine-tuning reads.
@@ -124,7 +163,8 @@ class PretrainModule(ResumableModule):
                  atom_weight: float = 1.0, contrastive_weight: float = 1.0,
                  temperature: float = 0.1, cutoff: float = 5.0, seed: int = 0,
                  descriptor_weight: float = 0.0, num_descriptors: int = 0,
-                 branches: Sequence[str] = ("1d", "3d")):
+                 branches: Sequence[str] = ("1d", "3d"),
+                 environment_weight: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         if descriptor_weight > 0 and num_descriptors < 1:
@@ -133,7 +173,8 @@ class PretrainModule(ResumableModule):
         #: The branches this run trains (the saved file records them).
         self.branches = trained_branches(branches, model_config, dict(
             token=token_weight, coord=coord_weight, atom=atom_weight,
-            contrastive=contrastive_weight, descriptor=descriptor_weight))
+            contrastive=contrastive_weight, descriptor=descriptor_weight,
+            environment=environment_weight))
         model = build_model(dict(model_config, mode="both"))
         if not isinstance(model, MMPolymer):
             raise ValueError("pretraining needs model.kind=mmpolymer")
@@ -149,6 +190,14 @@ class PretrainModule(ResumableModule):
         self.atom_head_2d = None
         if "2d" in self.branches and atom_weight > 0:
             self.atom_head_2d = AtomTypeHead(model.encoder_2d.out_channels)
+        self.environment_heads = None
+        if environment_weight > 0:
+            atom_channels = {"3d": model.atom_type_head.in_channels}
+            if model.encoder_2d is not None:
+                atom_channels["2d"] = model.encoder_2d.out_channels
+            self.environment_heads = torch.nn.ModuleDict({
+                b: AtomEnvironmentHead(atom_channels[b], ENVIRONMENT_SLOTS)
+                for b in ("3d", "2d") if b in self.branches})
 
     def _losses(self, batch, epoch: int, step: int) -> Dict[str, Tensor]:
         h = self.hparams
@@ -175,6 +224,10 @@ class PretrainModule(ResumableModule):
                       < h.mask_prob).to(batch.x.device)
             atoms = torch.where(chosen, batch.z,
                                 torch.full_like(batch.z, IGNORE_INDEX))
+            if h.environment_weight > 0:
+                environments = atom_environments(
+                    batch.z, batch.edge_index, batch.edge_attr[:, 0])
+                environments[~chosen] = IGNORE_INDEX
         if "3d" in self.branches:
             noise = (torch.rand(batch.num_nodes, 3, generator=g) * 2 - 1)
             noisy = batch.pos + noise.to(batch.pos) * h.noise * chosen[:, None]
@@ -189,6 +242,9 @@ class PretrainModule(ResumableModule):
             if h.atom_weight > 0:
                 losses["atom"] = self.model.atom_type_head.loss(
                     self.model.atom_type_head(enc.node), atoms)
+            if h.environment_weight > 0:
+                head = self.environment_heads["3d"]
+                losses["environment"] = head.loss(head(enc.node), environments)
             fused["3d"] = self.model.project_3d(enc.pooled)
         if "2d" in self.branches:
             x = mask_atoms(batch.x, chosen) if x is None else x
@@ -196,6 +252,10 @@ class PretrainModule(ResumableModule):
             if h.atom_weight > 0:
                 losses["atom_2d"] = self.atom_head_2d.loss(
                     self.atom_head_2d(node_2d), atoms)
+            if h.environment_weight > 0:
+                head = self.environment_heads["2d"]
+                losses["environment_2d"] = head.loss(head(node_2d),
+                                                     environments)
             fused["2d"] = self.model.project_2d(pooled_2d)
         if h.contrastive_weight > 0:
             losses["contrastive"], _ = self.model.contrastive(fused["1d"],
@@ -208,6 +268,8 @@ class PretrainModule(ResumableModule):
                 for v in fused.values()) / len(fused)
         weights = {"token": h.token_weight, "coord": h.coord_weight,
                    "atom": h.atom_weight, "atom_2d": h.atom_weight,
+                   "environment": h.environment_weight,
+                   "environment_2d": h.environment_weight,
                    "contrastive": h.contrastive_weight,
                    "descriptor": h.descriptor_weight}
         losses["loss"] = sum(weights[k] * v for k, v in losses.items())
@@ -318,7 +380,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         temperature=p["temperature"], cutoff=config["data"]["cutoff"],
         seed=config["seed"], descriptor_weight=p["descriptor_weight"],
         num_descriptors=int(dataset.descriptors.size(-1)),
-        branches=p["branches"])
+        branches=p["branches"], environment_weight=p["environment_weight"])
     keys = list(dataset.key)
     train_idx, val_idx = train_val_split(np.arange(len(dataset)), keys,
                                          p["val_fraction"], config["seed"])
@@ -382,7 +444,7 @@ def _card(config, dataset, trainer, out_dir, featurizer, seconds, command,
         "branches": list(branches),
         "objectives": {k: p[k] for k in (
             "token_weight", "coord_weight", "atom_weight",
-            "contrastive_weight", "descriptor_weight")},
+            "environment_weight", "contrastive_weight", "descriptor_weight")},
         # False: a stretch that pretrain.time_limit ended; --resume goes on.
         "finished": finished,
         "epochs_run": int(trainer.current_epoch),

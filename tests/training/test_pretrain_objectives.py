@@ -13,14 +13,18 @@ import torch
 from rdkit import Chem
 from torch_geometric.loader import DataLoader
 
-from mmpoly_geo.chem import parse_psmiles, star_substitution
-from mmpoly_geo.chem.features import atom_features, masked_atom_features
+from mmpoly_geo.chem import (
+    canonicalize_psmiles, parse_psmiles, star_substitution)
+from mmpoly_geo.chem.features import (
+    _BOND_TYPE, atom_features, masked_atom_features)
 from mmpoly_geo.data import PolymerFeaturizer
 from mmpoly_geo.data.shipped import shipped_files
 from mmpoly_geo.models import MMPolymer
 from mmpoly_geo.training import load_config
+from mmpoly_geo.nn import IGNORE_INDEX, AtomEnvironmentHead
 from mmpoly_geo.training.pretrain import (
-    PretrainModule, mask_atoms, run_pretrain)
+    ENVIRONMENT_ELEMENTS, ENVIRONMENT_SLOTS, PretrainModule,
+    atom_environments, mask_atoms, run_pretrain)
 
 TINY = dict(kind="mmpolymer", fusion_channels=8,
             sequence_kwargs=dict(hidden_channels=8, num_layers=1, num_heads=2),
@@ -126,6 +130,74 @@ GIN = dict(TINY, encoder_2d="gin",
            encoder_2d_kwargs=dict(hidden_channels=8, num_layers=2))
 
 
+def test_atom_environments_count_neighbours_by_element_and_bond():
+    f = PolymerFeaturizer(num_conformers=1, cutoff=4.0, descriptors="none")
+    for s in POLYMERS + ["*C(F)(Cl)C(*)Br", "*SC(=S)N(*)P"]:
+        data = f(s)
+        got = atom_environments(data.z, data.edge_index, data.edge_attr[:, 0])
+        assert got.shape == (data.num_nodes, ENVIRONMENT_SLOTS)
+        # Reference: RDKit's own neighbour lists of the same graph (the
+        # featurizer works in the canonical string's atom order).
+        mol = star_substitution(Chem.RemoveHs(parse_psmiles(
+            canonicalize_psmiles(parse_psmiles(s)))))
+        assert [a.GetAtomicNum() for a in mol.GetAtoms()] == data.z.tolist()
+        want = torch.zeros_like(got)
+        elements = list(ENVIRONMENT_ELEMENTS)
+        for atom in mol.GetAtoms():
+            for bond in atom.GetBonds():
+                z = bond.GetOtherAtom(atom).GetAtomicNum()
+                element = elements.index(z) if z in elements else len(elements)
+                slot = element * (len(_BOND_TYPE) + 1) + _BOND_TYPE.index(
+                    bond.GetBondType())
+                want[atom.GetIdx(), slot] += 1
+        assert torch.equal(got, want.clamp(max=3)), s
+    # Carbonyl carbon of the methacrylate ester: C-C, C=O, C-O.
+    data = f("*CC(*)C(=O)OC")
+    env = atom_environments(data.z, data.edge_index, data.edge_attr[:, 0])
+    carbonyl = [i for i in range(data.num_nodes) if env[i].sum() == 3
+                and data.z[i] == 6 and env[i].max() == 1]
+    assert len(carbonyl) == 1 and env[carbonyl[0]].nonzero().numel() == 3
+    # Four carbon neighbours by single bonds (neopentyl-like) clip at 3.
+    data = f("*CC(C)(C)C*")
+    env = atom_environments(data.z, data.edge_index, data.edge_attr[:, 0])
+    assert env.max() == 3
+
+
+def test_environment_head_scores_only_masked_atoms():
+    torch.manual_seed(0)
+    head = AtomEnvironmentHead(8, num_slots=5, num_counts=4)
+    h = torch.randn(6, 8)
+    labels = torch.randint(0, 4, (6, 5))
+    logits = head(h)
+    assert logits.shape == (6, 5, 4)
+    full = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), labels.flatten(), reduction="sum") / 6
+    assert torch.allclose(head.loss(logits, labels), full)
+    labels[3:] = IGNORE_INDEX  # atoms not masked are not scored
+    part = torch.nn.functional.cross_entropy(
+        logits[:3].flatten(0, 1), labels[:3].flatten(), reduction="sum") / 3
+    assert torch.allclose(head.loss(logits, labels), part)
+    labels[:] = IGNORE_INDEX
+    assert head.loss(logits, labels).item() == 0.0
+
+
+def test_environment_objective_trains_each_atom_branch():
+    torch.manual_seed(0)
+    module = PretrainModule(GIN, token_weight=0, contrastive_weight=0,
+                            cutoff=4.0, branches=["3d", "2d"],
+                            environment_weight=1.0)
+    losses = module._losses(_batch(), 0, 0)
+    assert {"environment", "environment_2d"} <= set(losses)
+    # 55 slots of 4 classes: an untrained head is near 55 ln 4 per atom.
+    assert 40 < losses["environment_2d"].item() < 120
+    losses["environment_2d"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in module.model.encoder_2d.parameters())
+    with pytest.raises(ValueError, match="environment_weight > 0 needs"):
+        PretrainModule(TINY, coord_weight=0, atom_weight=0, branches=["1d"],
+                       contrastive_weight=0, environment_weight=1.0)
+
+
 def test_2d_branch_pretraining_trains_only_that_branch():
     f = PolymerFeaturizer(num_conformers=2, cutoff=4.0, descriptors="rdkit")
     batch = next(iter(DataLoader([f(s) for s in POLYMERS],
@@ -175,15 +247,20 @@ def test_2d_pretraining_run_records_its_branch(tiny_config, tiny_csv,
         f"data.csv={tiny_csv}", "model.encoder_2d=gin",
         "pretrain.branches=[2d]", "pretrain.token_weight=0",
         "pretrain.coord_weight=0", "pretrain.contrastive_weight=0",
-        "pretrain.descriptor_weight=1", "pretrain.max_epochs=1"])
+        "pretrain.descriptor_weight=1", "pretrain.environment_weight=1",
+        "pretrain.max_epochs=1"])
     path = run_pretrain(config, tmp_path / "p")
     blob = torch.load(path, weights_only=True)
     assert blob["pretrained_branches"] == ["2d"]
     assert MMPolymer.load(path).mode == "2d"  # embeddings: the GIN branch
     card = json.loads((tmp_path / "p" / "card.json").read_text())
     assert card["branches"] == ["2d"]
+    assert card["objectives"]["environment_weight"] == 1
     log = pd.read_csv(tmp_path / "p" / "logs" / "metrics.csv")
     assert log["train_atom_2d"].notna().any() and "train_token" not in log
+    assert log["val_environment_2d"].notna().any()
+    # Heads of the module only: the saved model holds none of them.
+    assert not any("environment" in k for k in blob["state_dict"])
     # The default's two members fine-tuned from it: the GIN-branch member
     # takes its GIN, the sequence + 3D member nothing (no error either way).
     from mmpoly_geo.training import run_finetune
