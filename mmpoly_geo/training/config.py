@@ -74,6 +74,8 @@ DEFAULTS: Dict[str, Any] = {
         # Masked atoms' bonded environments (GROVER's context): off until
         # measured.
         "environment_weight": 0.0,
+        # Also mask the bonded neighbours of masked atoms in the input.
+        "mask_neighbours": False,
         # The branches pretrained: MMPolymer's sequence and 3D ones, or the
         # bond-graph one (2d, with model.encoder_2d).
         "branches": ["1d", "3d"],

@@ -139,7 +139,10 @@ class PretrainModule(ResumableModule):
       atoms' bonded environments (:func:`atom_environments`: how many
       neighbours of which element through which bond type; GROVER's
       contextual property), from each of those branches (``environment``,
-      ``environment_2d``), by heads of this module.
+      ``environment_2d``), by heads of this module. With
+      :obj:`mask_neighbours`, the bonded neighbours of the masked atoms are
+      masked in the input too (not scored, not noised), so an environment
+      is not read off the neighbours' own rows.
     - :math:`L_{nce}`: symmetric InfoNCE between the 1D and 3D vectors of
       the same (masked/noised) inputs after the **fusion projections**, the
       space fine-tuning reads.
@@ -164,7 +167,8 @@ class PretrainModule(ResumableModule):
                  temperature: float = 0.1, cutoff: float = 5.0, seed: int = 0,
                  descriptor_weight: float = 0.0, num_descriptors: int = 0,
                  branches: Sequence[str] = ("1d", "3d"),
-                 environment_weight: float = 0.0):
+                 environment_weight: float = 0.0,
+                 mask_neighbours: bool = False):
         super().__init__()
         self.save_hyperparameters()
         if descriptor_weight > 0 and num_descriptors < 1:
@@ -224,6 +228,12 @@ class PretrainModule(ResumableModule):
                       < h.mask_prob).to(batch.x.device)
             atoms = torch.where(chosen, batch.z,
                                 torch.full_like(batch.z, IGNORE_INDEX))
+            # The atoms whose features the encoders do not see.
+            hidden = chosen
+            if h.mask_neighbours:
+                src, dst = batch.edge_index
+                hidden = chosen.clone()
+                hidden[dst[chosen[src]]] = True
             if h.environment_weight > 0:
                 environments = atom_environments(
                     batch.z, batch.edge_index, batch.edge_attr[:, 0])
@@ -231,7 +241,7 @@ class PretrainModule(ResumableModule):
         if "3d" in self.branches:
             noise = (torch.rand(batch.num_nodes, 3, generator=g) * 2 - 1)
             noisy = batch.pos + noise.to(batch.pos) * h.noise * chosen[:, None]
-            x = mask_atoms(batch.x, chosen)
+            x = mask_atoms(batch.x, hidden)
             edges = radius_graph(noisy, h.cutoff, batch.batch)
             enc = self.model.encode_3d(batch, x=x, pos=noisy,
                                        radius_edge_index=edges)
@@ -247,7 +257,7 @@ class PretrainModule(ResumableModule):
                 losses["environment"] = head.loss(head(enc.node), environments)
             fused["3d"] = self.model.project_3d(enc.pooled)
         if "2d" in self.branches:
-            x = mask_atoms(batch.x, chosen) if x is None else x
+            x = mask_atoms(batch.x, hidden) if x is None else x
             node_2d, pooled_2d = self.model.encode_2d(batch, x=x)
             if h.atom_weight > 0:
                 losses["atom_2d"] = self.atom_head_2d.loss(
@@ -380,7 +390,8 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         temperature=p["temperature"], cutoff=config["data"]["cutoff"],
         seed=config["seed"], descriptor_weight=p["descriptor_weight"],
         num_descriptors=int(dataset.descriptors.size(-1)),
-        branches=p["branches"], environment_weight=p["environment_weight"])
+        branches=p["branches"], environment_weight=p["environment_weight"],
+        mask_neighbours=p["mask_neighbours"])
     keys = list(dataset.key)
     train_idx, val_idx = train_val_split(np.arange(len(dataset)), keys,
                                          p["val_fraction"], config["seed"])
@@ -444,7 +455,8 @@ def _card(config, dataset, trainer, out_dir, featurizer, seconds, command,
         "branches": list(branches),
         "objectives": {k: p[k] for k in (
             "token_weight", "coord_weight", "atom_weight",
-            "environment_weight", "contrastive_weight", "descriptor_weight")},
+            "environment_weight", "contrastive_weight", "descriptor_weight",
+            "mask_prob", "mask_neighbours")},
         # False: a stretch that pretrain.time_limit ended; --resume goes on.
         "finished": finished,
         "epochs_run": int(trainer.current_epoch),

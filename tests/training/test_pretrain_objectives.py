@@ -181,6 +181,32 @@ def test_environment_head_scores_only_masked_atoms():
     assert head.loss(logits, labels).item() == 0.0
 
 
+def test_mask_neighbours_hides_the_bonded_neighbours_of_masked_atoms(
+        monkeypatch):
+    seen = {}
+    for on in (False, True):
+        module = PretrainModule(GIN, token_weight=0, coord_weight=0,
+                                contrastive_weight=0, cutoff=4.0,
+                                branches=["2d"], environment_weight=1.0,
+                                mask_neighbours=on)
+        encode = module.model.encode_2d
+
+        def spy(batch, x):
+            seen[on] = (x == torch.as_tensor(masked_atom_features())).all(1)
+            return encode(batch, x=x)
+
+        monkeypatch.setattr(module.model, "encode_2d", spy)
+        batch = _batch()
+        losses = module._losses(batch, 0, 0)
+    chosen, hidden = seen[False], seen[True]  # same draws in both runs
+    src, dst = batch.edge_index
+    neighbours = torch.zeros_like(chosen)
+    neighbours[dst[chosen[src]]] = True
+    assert chosen.any() and (neighbours & ~chosen).any()
+    assert torch.equal(hidden, chosen | neighbours)
+    assert torch.isfinite(losses["loss"])
+
+
 def test_environment_objective_trains_each_atom_branch():
     torch.manual_seed(0)
     module = PretrainModule(GIN, token_weight=0, contrastive_weight=0,
