@@ -67,6 +67,9 @@ DEFAULTS: Dict[str, Any] = {
     },
     "pretrain": {
         "val_fraction": 0.05, "mask_prob": 0.15, "noise": 1.0,
+        # Polymers never pretrained on (neither trained nor validated):
+        # shipped benchmark names or CSV files with a psmiles column.
+        "exclude": [],
         "token_weight": 1.0, "coord_weight": 1.0, "atom_weight": 1.0,
         "contrastive_weight": 1.0, "temperature": 0.1,
         # Multi-task regression of RDKit descriptors: off until measured.

@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,14 @@ from torch import Tensor
 import mmpoly_geo
 from mmpoly_geo.atomic import atomic_write_text
 
+from mmpoly_geo.chem.errors import PSmilesError
 from mmpoly_geo.chem.features import BOND_FEATURE_DIMS, masked_atom_features
+from mmpoly_geo.chem.psmiles import polymer_key
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
-from mmpoly_geo.data.shipped import CORPUS_LICENCES, PRETRAIN
+from mmpoly_geo.data.shipped import (
+    BENCHMARKS, CORPUS_LICENCES, PRETRAIN, shipped_files)
 from mmpoly_geo.models import MMPolymer, build_model
 from mmpoly_geo.models.mmpolymer import MODE_MODALITIES
 from mmpoly_geo.models.pretrained import (
@@ -347,6 +350,37 @@ def trained_branches(branches: Sequence[str], model_config: Dict[str, Any],
     return trained
 
 
+def excluded_keys(sources: Iterable[str]) -> Set[str]:
+    """Polymer keys (:func:`~mmpoly_geo.chem.polymer_key`) of the polymers in
+    :obj:`sources`: shipped benchmark names (``"Eea"``) or CSV files with a
+    ``psmiles`` column. A string that does not parse is skipped: no corpus
+    row (all parsed) can be that polymer.
+
+    Raises:
+        ValueError: a source that is neither, or a CSV without ``psmiles``.
+    """
+    keys = set()
+    for source in sources:
+        if source in BENCHMARKS:
+            path = shipped_files(source)[0]
+        elif Path(source).is_file():
+            path = Path(source)
+        else:
+            raise ValueError(
+                f"pretrain.exclude: {source!r} is neither a shipped benchmark "
+                f"({', '.join(BENCHMARKS)}) nor a CSV file")
+        frame = pd.read_csv(path)
+        if "psmiles" not in frame:
+            raise ValueError(f"pretrain.exclude: {path} has no 'psmiles' "
+                             f"column (columns: {list(frame.columns)})")
+        for s in frame["psmiles"]:
+            try:
+                keys.add(polymer_key(s))
+            except (PSmilesError, TypeError):
+                pass
+    return keys
+
+
 def run_pretrain(config: Dict[str, Any], out_dir: Path,
                  resume: bool = False, callbacks=None,
                  install: Optional[str] = None,
@@ -393,8 +427,16 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         branches=p["branches"], environment_weight=p["environment_weight"],
         mask_neighbours=p["mask_neighbours"])
     keys = list(dataset.key)
-    train_idx, val_idx = train_val_split(np.arange(len(dataset)), keys,
-                                         p["val_fraction"], config["seed"])
+    rows = np.arange(len(dataset))
+    if p["exclude"]:
+        # Out of training and validation both, so that a benchmark's
+        # polymers can be kept unseen by the pretrained weights.
+        left_out = excluded_keys(p["exclude"])
+        rows = rows[np.array([k not in left_out for k in keys], dtype=bool)]
+        print(f"pretrain.exclude: left out {len(dataset) - len(rows)} of "
+              f"{len(dataset)} polymers", flush=True)
+    train_idx, val_idx = train_val_split(rows, keys, p["val_fraction"],
+                                         config["seed"])
     if module.descriptor_scaler is not None:
         module.descriptor_scaler.fit(
             dataset.descriptors[torch.as_tensor(train_idx)])
@@ -421,7 +463,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         featurizer = dataset.featurizer.model_settings()
         card = _card(config, dataset, trainer, out_dir, featurizer,
                      seconds, command, module.branches,
-                     finished=finished)
+                     finished=finished, excluded=len(dataset) - len(rows))
         atomic_write_text(card_path, json.dumps(card, indent=2))
         if not finished:
             print(f"the time limit ended this stretch after epoch "
@@ -434,7 +476,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
 
 
 def _card(config, dataset, trainer, out_dir, featurizer, seconds, command,
-          branches, finished=True):
+          branches, finished=True, excluded=0):
     p = config["pretrain"]
     name = config["data"]["name"]
     log = out_dir / "logs" / "metrics.csv"
@@ -451,6 +493,9 @@ def _card(config, dataset, trainer, out_dir, featurizer, seconds, command,
             "source": (f"datasets/{', datasets/'.join(PRETRAIN[name])}"
                        if name in PRETRAIN else str(config["data"]["csv"])),
             "polymers": len(dataset), "rejected_rows": len(dataset.rejected),
+            # Left out by pretrain.exclude: the polymers trained and
+            # validated on are polymers - excluded.
+            "exclude": list(p["exclude"]), "excluded": excluded,
             "licence": CORPUS_LICENCES.get(name, "that of your data")},
         "branches": list(branches),
         "objectives": {k: p[k] for k in (

@@ -4,6 +4,7 @@ alignment trains the fusion projections, validation is comparable across
 epochs and the best epoch is what is saved; the 2D branch can be pretrained
 instead."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from rdkit import Chem
 from torch_geometric.loader import DataLoader
 
 from mmpoly_geo.chem import (
-    canonicalize_psmiles, parse_psmiles, star_substitution)
+    canonicalize_psmiles, parse_psmiles, polymer_key, star_substitution)
 from mmpoly_geo.chem.features import (
     _BOND_TYPE, atom_features, masked_atom_features)
 from mmpoly_geo.data import PolymerFeaturizer
@@ -24,7 +25,7 @@ from mmpoly_geo.training import load_config
 from mmpoly_geo.nn import IGNORE_INDEX, AtomEnvironmentHead
 from mmpoly_geo.training.pretrain import (
     ENVIRONMENT_ELEMENTS, ENVIRONMENT_SLOTS, PretrainModule,
-    atom_environments, mask_atoms, run_pretrain)
+    atom_environments, excluded_keys, mask_atoms, run_pretrain)
 
 TINY = dict(kind="mmpolymer", fusion_channels=8,
             sequence_kwargs=dict(hidden_channels=8, num_layers=1, num_heads=2),
@@ -325,3 +326,35 @@ def test_default_finetune_takes_the_shipped_gin(tiny_csv, tmp_path,
     config = load_config(None, settings + ["finetune.pretrained=[gin, gin]"])
     with pytest.raises(ValueError, match="both pretrained the 2d branch"):
         run_finetune(config, tmp_path / "twice")
+
+
+def test_excluded_polymers_are_neither_trained_nor_validated(
+        tiny_config, tiny_csv, tmp_path, capsys):
+    # Ten corpus polymers, written another way (same polymer key), and a
+    # string that does not parse (skipped: no corpus row can be it).
+    corpus = pd.read_csv(tiny_csv)["psmiles"]
+    rewritten = [Chem.MolToSmiles(Chem.MolFromSmiles(s), doRandom=True,
+                                  canonical=False) for s in corpus[:10]]
+    assert rewritten != list(corpus[:10])
+    held = tmp_path / "held.csv"
+    pd.DataFrame({"psmiles": rewritten + ["not a polymer"]}).to_csv(
+        held, index=False)
+    config = load_config(tiny_config, [
+        f"data.csv={tiny_csv}", "model.encoder_2d=gin",
+        "pretrain.branches=[2d]", "pretrain.token_weight=0",
+        "pretrain.coord_weight=0", "pretrain.contrastive_weight=0",
+        "pretrain.descriptor_weight=1", "pretrain.max_epochs=1",
+        f"pretrain.exclude=['{held}']"])
+    run_pretrain(config, tmp_path / "p")
+    said = capsys.readouterr().out
+    assert "left out 10 of 48 polymers" in said
+    m = re.search(r"pretraining on (\d+) polymers \((\d+) held out", said)
+    assert m and int(m.group(1)) + int(m.group(2)) == 38, said
+    card = json.loads((tmp_path / "p" / "card.json").read_text())
+    assert card["corpus"]["excluded"] == 10
+    assert card["corpus"]["exclude"] == [str(held)]
+    with pytest.raises(ValueError, match="neither a shipped benchmark"):
+        excluded_keys(["Eeaa"])
+    # A shipped benchmark by name: all of Eea's polymers.
+    assert len(excluded_keys(["Eea"])) == len(pd.read_csv(shipped_files(
+        "Eea")[0]).psmiles.map(polymer_key).unique())
