@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -440,3 +441,24 @@ def test_preprocess_scaling_runs(tmp_path):
     assert set(result["iterating"]) == {"30", "60"}
     assert result["iterating"]["60"]["disk"]["peak_rss_mib"] > 0
     assert result["projection_hours"]["16"] < result["projection_hours"]["2"]
+
+
+def test_supervised_transfer_runs(tmp_path):
+    from mmpoly_geo.chem import polymer_key
+    from mmpoly_geo.data.shipped import shipped_files
+
+    out = tmp_path / "sup"
+    said = _run("benchmarks/supervised_transfer.py", "--sources", "Xc",
+                "--exclude", "Eea", "--out", str(out), "--max-rows", "40",
+                "--start", "none", "--set", "optim.max_epochs=1")
+    labels = pd.read_csv(out / "labels.csv")
+    eea = {polymer_key(s) for s in pd.read_csv(shipped_files("Eea")[0]).psmiles}
+    first = pd.read_csv(shipped_files("Xc")[0], nrows=40).psmiles
+    kept = [s for s in first if polymer_key(s) not in eea]
+    # Exactly the source rows whose polymer is not one of the excluded set's.
+    assert 0 < len(kept) < 40 and sorted(labels.psmiles) == sorted(kept)
+    assert f"{40 - len(kept)} source rows left out" in said
+    blob = torch.load(out / "pretrained.pt", weights_only=True)
+    assert blob["pretrained_branches"] == ["2d"]
+    card = json.loads((out / "card.json").read_text())
+    assert card["polymers"] == len(kept) and card["exclude"] == ["Eea"]
