@@ -435,6 +435,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         rows = rows[np.array([k not in left_out for k in keys], dtype=bool)]
         print(f"pretrain.exclude: left out {len(dataset) - len(rows)} of "
               f"{len(dataset)} polymers", flush=True)
+    excluded = len(dataset) - len(rows)
     train_idx, val_idx = train_val_split(rows, keys, p["val_fraction"],
                                          config["seed"])
     if module.descriptor_scaler is not None:
@@ -463,7 +464,7 @@ def run_pretrain(config: Dict[str, Any], out_dir: Path,
         featurizer = dataset.featurizer.model_settings()
         card = _card(config, dataset, trainer, out_dir, featurizer,
                      seconds, command, module.branches,
-                     finished=finished, excluded=len(dataset) - len(rows))
+                     finished=finished, excluded=excluded)
         atomic_write_text(card_path, json.dumps(card, indent=2))
         if not finished:
             print(f"the time limit ended this stretch after epoch "
