@@ -1,15 +1,25 @@
-"""Whole-molecule descriptors of a repeat unit: RDKit 2D descriptors and
-Morgan count fingerprints (the random-forest baseline's features)."""
+"""Whole-molecule descriptors of a repeat unit: RDKit 2D descriptors, Morgan
+count fingerprints (the random-forest baseline's features) and GFN2-xTB
+frontier orbital energies (:mod:`mmpoly_geo.chem.xtb`)."""
 from __future__ import annotations
 
+from itertools import combinations
 from typing import List, Sequence, Union
 
 import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
 
-#: Descriptor sets :class:`~mmpoly_geo.data.PolymerFeaturizer` can store.
-DESCRIPTOR_SETS = ("none", "rdkit", "morgan", "rdkit+morgan")
+from mmpoly_geo.chem.xtb import XTB_DESCRIPTOR_NAMES, xtb_descriptors
+
+#: The parts a descriptor set joins, in the order of its vector.
+DESCRIPTOR_PARTS = ("rdkit", "morgan", "xtb")
+#: Descriptor sets :class:`~mmpoly_geo.data.PolymerFeaturizer` can store:
+#: ``none`` or parts joined by ``+`` in :data:`DESCRIPTOR_PARTS` order
+#: (``rdkit``, ``rdkit+morgan``, ``rdkit+xtb``, ...).
+DESCRIPTOR_SETS = ("none",) + tuple(
+    "+".join(c) for r in range(1, len(DESCRIPTOR_PARTS) + 1)
+    for c in combinations(DESCRIPTOR_PARTS, r))
 #: Morgan count fingerprint settings shared by the model input and the RF
 #: baseline, so that both see the same features.
 MORGAN_RADIUS, MORGAN_BITS = 2, 2048
@@ -61,7 +71,7 @@ def morgan_counts(mols: Union[Chem.Mol, str, Sequence[Union[Chem.Mol, str]]],
 def descriptor_union(kinds: Sequence[str]) -> str:
     """The smallest descriptor set holding every set in :obj:`kinds`."""
     parts = {p for kind in kinds for p in _parts(kind)}
-    return "+".join(p for p in ("rdkit", "morgan") if p in parts) or "none"
+    return "+".join(p for p in DESCRIPTOR_PARTS if p in parts) or "none"
 
 
 def descriptor_slice(kind: str, within: str) -> slice:
@@ -71,7 +81,8 @@ def descriptor_slice(kind: str, within: str) -> slice:
     have, want = _parts(within), _parts(kind)
     if not set(want) <= set(have):
         raise ValueError(f"descriptor set {kind!r} is not part of {within!r}")
-    sizes = {"rdkit": len(rdkit_descriptor_names()), "morgan": MORGAN_BITS}
+    sizes = {"rdkit": len(rdkit_descriptor_names()), "morgan": MORGAN_BITS,
+             "xtb": len(XTB_DESCRIPTOR_NAMES)}
     start = {p: sum(sizes[q] for q in have[:i]) for i, p in enumerate(have)}
     if not want:
         return slice(0, 0)
@@ -89,9 +100,11 @@ def descriptor_vector(kind: str, psmiles_mol: Chem.Mol,
                       capped_mol: Chem.Mol) -> np.ndarray:
     """The descriptor set :obj:`kind` (one of :data:`DESCRIPTOR_SETS`) as one
     float32 vector: RDKit descriptors of :obj:`capped_mol` (the repeat unit
-    without dummy atoms) and/or Morgan counts of :obj:`psmiles_mol`."""
+    without dummy atoms), Morgan counts of :obj:`psmiles_mol` and/or the
+    GFN2-xTB orbital energies of its oligomer (:func:`xtb_descriptors`)."""
     compute = {"rdkit": lambda: rdkit_descriptors(capped_mol),
-               "morgan": lambda: morgan_counts(psmiles_mol)}
+               "morgan": lambda: morgan_counts(psmiles_mol),
+               "xtb": lambda: xtb_descriptors(Chem.MolToSmiles(psmiles_mol))}
     # In the order of the set's name, as descriptor_slice expects.
     parts = [compute[p]() for p in _parts(kind)]
     if not parts:

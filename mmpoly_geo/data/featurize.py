@@ -13,6 +13,7 @@ from rdkit import Chem
 from mmpoly_geo.chem.conformers import (
     CONFORMER_METHODS, TIME_BUDGET, generate_conformers)
 from mmpoly_geo.chem.descriptors import DESCRIPTOR_SETS, descriptor_vector
+from mmpoly_geo.chem.xtb import require_xtb
 from mmpoly_geo.chem.errors import StarSubstitutionError
 from mmpoly_geo.chem.features import atom_features, bond_graph, bond_features
 from mmpoly_geo.chem.oligomer import build_oligomer
@@ -90,6 +91,8 @@ class PolymerFeaturizer:
         if self.descriptors not in DESCRIPTOR_SETS:
             raise ValueError(f"descriptors must be one of {DESCRIPTOR_SETS}, "
                              f"got {self.descriptors!r}")
+        if "xtb" in self.descriptors.split("+"):
+            require_xtb()  # before any row, not once per row
         if self.stars not in STAR_MODES:
             raise ValueError(f"stars must be one of {STAR_MODES}, got "
                              f"{self.stars!r}")

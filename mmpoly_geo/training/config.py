@@ -288,7 +288,7 @@ def resolve_model_config(config: Dict[str, Any], dataset) -> Dict[str, Any]:
             if width == 0:
                 raise ValueError(
                     "model.descriptors=true needs descriptors in the data: "
-                    "set data.descriptors (rdkit, morgan or rdkit+morgan) or "
+                    "set data.descriptors (e.g. rdkit or rdkit+morgan) or "
                     "model.descriptors=false")
             have = config["data"]["descriptors"]
             if isinstance(wanted, str) and wanted != have:
