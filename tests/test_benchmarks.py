@@ -462,3 +462,42 @@ def test_supervised_transfer_runs(tmp_path):
     assert blob["pretrained_branches"] == ["2d"]
     card = json.loads((out / "card.json").read_text())
     assert card["polymers"] == len(kept) and card["exclude"] == ["Eea"]
+
+
+def test_auxiliary_labels_runs(tmp_path):
+    from mmpoly_geo.chem import polymer_key
+    from mmpoly_geo.data.shipped import shipped_files
+
+    record = tmp_path / "record.csv"
+    pd.DataFrame([dict(model="other", fold=0, n_test=1, rmse=1.0, mae=1.0,
+                       r2=0.0, val_mse=1.0, dataset="Eea", seed=0)]
+                 ).to_csv(record, index=False)
+    said = _run("benchmarks/auxiliary_labels.py", "--target", "Eea",
+                "--aux", "Ei", "Xc", "--seeds", "0", "--max-rows", "30",
+                "--out", str(tmp_path), "--record", str(record),
+                "--label", "aux", "--set", "optim.max_epochs=1",
+                "finetune.pretrained=null")
+    table = pd.read_csv(tmp_path / "Eea" / "aux.csv")
+    eea = pd.read_csv(shipped_files("Eea")[0], nrows=30)
+    # The target's rows in file order (the suite's folds), joined by key.
+    assert list(table.psmiles) == list(eea.psmiles)
+    assert np.allclose(table.Eea, eea.value)
+    ei = pd.read_csv(shipped_files("Ei")[0])
+    ei = dict(zip(map(polymer_key, ei.psmiles), ei.value))
+    assert np.allclose(table.Ei, [ei[polymer_key(s)] for s in eea.psmiles])
+    xc = pd.read_csv(shipped_files("Xc")[0])
+    xc = set(map(polymer_key, xc.psmiles))
+    # NaN exactly where the auxiliary set has no value for the polymer.
+    assert list(table.Xc.notna()) == [polymer_key(s) in xc
+                                      for s in eea.psmiles]
+    assert 0 < table.Xc.isna().sum() < 30
+    assert "auxiliary values: Ei 30" in said
+    rows = pd.read_csv(record)
+    mine = rows[rows.model == "ours_gin2d_rdkit_aux"]
+    assert sorted(mine.fold) == [0, 1, 2, 3, 4] and mine.n_test.sum() == 30
+    assert (rows.model == "other").sum() == 1  # the record keeps its rows
+    # Scored on the target alone: its predictions, not the pooled columns.
+    pred = pd.read_csv(tmp_path / "Eea" / "aux" / "seed0" / "predictions.csv")
+    fold0 = pred[(pred.fold == 0) & (pred.target == "Eea")]
+    assert np.isclose(mine[mine.fold == 0].rmse.iloc[0],
+                      np.sqrt(((fold0.pred - fold0.y) ** 2).mean()))
