@@ -501,3 +501,18 @@ def test_auxiliary_labels_runs(tmp_path):
     fold0 = pred[(pred.fold == 0) & (pred.target == "Eea")]
     assert np.isclose(mine[mine.fold == 0].rmse.iloc[0],
                       np.sqrt(((fold0.pred - fold0.y) ** 2).mean()))
+
+
+def test_xtb_forest_runs(tmp_path):
+    pytest.importorskip("tblite")
+    said = _run("benchmarks/xtb_forest.py", "--datasets", "Eea", "--seeds",
+                "0", "--max-rows", "30", "--root", str(tmp_path),
+                "--set", "data.num_conformers=1", "data.time_budget=null")
+    first = said.splitlines()[0]
+    assert first.startswith("Eea seed 0: rf_morgan RMSE")
+    for model in ("rf_morgan_xtb", "rf_xtb"):
+        assert f"{model} RMSE" in first
+    # The three forests differ in their inputs, so in what they predict.
+    rmse = [float(part.split("RMSE ")[1]) for part in first.split("; ")]
+    assert len(set(rmse)) == 3 and all(np.isfinite(rmse))
+    assert "--max-rows: not recorded" in said
