@@ -67,6 +67,13 @@ def build_oligomer(mol: Chem.Mol, repeat_units: int) -> Tuple[Chem.Mol, np.ndarr
             nb.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
     for idx in sorted(remove, reverse=True):
         rw.RemoveAtom(idx)
+    # Likewise a double bond whose stereo was given against a removed star:
+    # RDKit keeps its E/Z flag without reference atoms, which crashes
+    # (segfaults) the 3D embedding of the oligomer.
+    for bond in rw.GetBonds():
+        if (bond.GetStereo() != Chem.BondStereo.STEREONONE
+                and len(bond.GetStereoAtoms()) < 2):
+            bond.SetStereo(Chem.BondStereo.STEREONONE)
     out = rw.GetMol()
     for atom in out.GetAtoms():
         if atom.HasProp(STAR_PROP):

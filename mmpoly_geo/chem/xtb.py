@@ -16,6 +16,10 @@ from mmpoly_geo.chem.oligomer import build_oligomer
 from mmpoly_geo.chem.psmiles import parse_psmiles
 from mmpoly_geo.chem.star_substitution import star_substitution
 
+#: Bumped whenever :func:`xtb_descriptors` may return other values, so that
+#: processed data sets holding them are processed again (2: embedding time
+#: limit, fewer units when a dimer does not embed).
+XTB_VERSION = 2
 #: What :func:`xtb_descriptors` returns, in this order (eV).
 XTB_DESCRIPTOR_NAMES = ("xtb_homo", "xtb_lumo", "xtb_gap")
 #: Repeat units of the oligomer (a dimer: the orbitals see one junction).
@@ -23,6 +27,9 @@ XTB_REPEAT_UNITS = 2
 #: Oligomers with more atoms (hydrogens included) are computed from fewer
 #: units, down to one: a single point grows ~cubically with size.
 XTB_MAX_ATOMS = 200
+#: Seconds each 3D embedding attempt may take (RDKit's timeout); an
+#: oligomer that does not embed is retried with one unit fewer.
+XTB_EMBED_TIMEOUT = 5
 
 _BOHR_PER_ANGSTROM = 1.8897259886
 _EV_PER_HARTREE = 27.211386246
@@ -81,13 +88,9 @@ def xtb_descriptors(psmiles: str, repeat_units: int = XTB_REPEAT_UNITS,
     out = np.full(len(XTB_DESCRIPTOR_NAMES), np.nan)
     blocker = rdBase.BlockLogs()  # noqa: F841  (failures become NaN)
     try:
-        mol = xtb_oligomer(psmiles, repeat_units, max_atoms)
-        params = AllChem.ETKDGv3()
-        params.randomSeed = seed
-        if AllChem.EmbedMolecule(mol, params) != 0:
-            params.useRandomCoords = True
-            if AllChem.EmbedMolecule(mol, params) != 0:
-                return out
+        mol = _embedded_oligomer(psmiles, repeat_units, max_atoms, seed)
+        if mol is None:
+            return out
         if AllChem.MMFFHasAllMoleculeParams(mol):
             AllChem.MMFFOptimizeMolecule(mol, maxIters=200)
         else:
@@ -112,3 +115,26 @@ def xtb_descriptors(psmiles: str, repeat_units: int = XTB_REPEAT_UNITS,
     homo, lumo = energies[occupied].max(), energies[~occupied].min()
     out[:] = homo, lumo, lumo - homo
     return out
+
+
+def _embedded_oligomer(psmiles, repeat_units, max_atoms, seed):
+    """:func:`xtb_oligomer` with one 3D conformer (ETKDG, then from random
+    coordinates, each within :data:`XTB_EMBED_TIMEOUT`), from fewer units
+    when it does not embed; ``None`` when not even one unit does."""
+    tried = set()
+    for n in range(repeat_units, 0, -1):
+        mol = xtb_oligomer(psmiles, n, max_atoms)
+        if mol.GetNumAtoms() in tried:  # already reduced to this size
+            continue
+        tried.add(mol.GetNumAtoms())
+        for random_coords in (False, True):
+            params = AllChem.ETKDGv3()
+            params.randomSeed = seed
+            params.useRandomCoords = random_coords
+            params.timeout = XTB_EMBED_TIMEOUT
+            try:
+                if AllChem.EmbedMolecule(mol, params) == 0:
+                    return mol
+            except (RuntimeError, ValueError):
+                pass
+    return None

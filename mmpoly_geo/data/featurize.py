@@ -13,7 +13,7 @@ from rdkit import Chem
 from mmpoly_geo.chem.conformers import (
     CONFORMER_METHODS, TIME_BUDGET, generate_conformers)
 from mmpoly_geo.chem.descriptors import DESCRIPTOR_SETS, descriptor_vector
-from mmpoly_geo.chem.xtb import require_xtb
+from mmpoly_geo.chem.xtb import XTB_VERSION, require_xtb
 from mmpoly_geo.chem.errors import StarSubstitutionError
 from mmpoly_geo.chem.features import atom_features, bond_graph, bond_features
 from mmpoly_geo.chem.oligomer import build_oligomer
@@ -106,6 +106,8 @@ class PolymerFeaturizer:
         out = asdict(self)
         out["vocab"] = self.tokenizer.vocab_hash
         out["version"] = FEATURIZER_VERSION
+        if "xtb" in self.descriptors.split("+"):
+            out["xtb_version"] = XTB_VERSION
         return out
 
     def model_settings(self) -> dict:

@@ -45,3 +45,14 @@ def test_mismatched_star_bonds():
 def test_bad_repeat_units():
     with pytest.raises(ValueError):
         build_oligomer(parse_psmiles("*CC*"), 0)
+
+
+def test_double_bond_stereo_at_a_junction_is_dropped_not_left_dangling():
+    # The second unit's C=C stereo was given against its first star, which
+    # joining removes; RDKit would keep the E/Z flag without reference atoms
+    # (its 3D embedding then segfaults).
+    mol, _ = build_oligomer(parse_psmiles("*/C=C\\C(C#N)C*"), 3)
+    flagged = [b for b in mol.GetBonds()
+               if b.GetStereo() != Chem.BondStereo.STEREONONE]
+    assert all(len(b.GetStereoAtoms()) == 2 for b in flagged)
+    assert len(flagged) == 1  # the first unit keeps its (first-star) stereo

@@ -67,3 +67,9 @@ def test_missing_tblite_is_named_before_any_row(monkeypatch):
     with pytest.raises(ImportError, match="pip install"):
         PolymerFeaturizer(num_conformers=1, descriptors="rdkit+xtb")
     PolymerFeaturizer(num_conformers=1, descriptors="rdkit")  # unaffected
+
+
+def test_a_junction_double_bond_embeds():
+    # Its dimer once carried an E/Z flag without reference atoms, and the
+    # embedding crashed the process (a worker timeout in processing).
+    assert np.isfinite(xtb_descriptors("*/C=C\\C(C#N)C*")).all()
