@@ -76,11 +76,7 @@ def target_first(weight):
     """Within it, fine-tuning trains on column 0 plus :obj:`weight` times the
     mean of the other columns' losses, and validates on column 0 only."""
     def training_step(self, batch, batch_idx):
-        g = torch.Generator().manual_seed(
-            (self.hparams.seed * 1000003 + self.current_epoch) * 100003
-            + batch_idx + 7)  # the draw FinetuneModule makes
-        pred = self.model(batch, generator=g)["pred"]
-        y = ((batch.y - self.target_mean) / self.target_std).view_as(pred)
+        pred, y = self.training_prediction(batch, batch_idx)
         loss = PropertyHead.loss(pred[:, :1], y[:, :1])
         if weight > 0 and pred.size(1) > 1:
             loss = loss + weight * torch.stack(

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mmpoly_geo.chem.descriptors import descriptor_slice
+from mmpoly_geo.data.shipped import shipped_files
 from mmpoly_geo.training import load_config
 from mmpoly_geo.training.baselines import morgan_counts, random_forest_predict
 from mmpoly_geo.training.cross_validation import fold_splits, load_dataset
@@ -34,8 +35,9 @@ suite = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(suite)
 
 
-def forest_rows(dataset, config, seed):
-    """Per-fold metrics of the three forests on one seed's folds."""
+def forest_rows(dataset, config, name, seed):
+    """Per-fold metrics of the three forests on one seed's folds (rows of
+    data set :obj:`name`)."""
     keys = list(dataset.key)
     y = dataset.y.numpy()
     morgan = morgan_counts(list(dataset.psmiles))
@@ -52,7 +54,7 @@ def forest_rows(dataset, config, seed):
             pred = random_forest_predict(x[rest], y[rest], x[test], seed=seed)
             rows.append(dict(model=name, fold=fold, n_test=len(test),
                              **regression_metrics(y[test], pred),
-                             dataset=dataset.name, seed=seed))
+                             dataset=name, seed=seed))
     return rows
 
 
@@ -71,21 +73,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     rows = []
     for name in args.datasets:
+        source = [f"data.name={name}"]
+        if args.max_rows:
+            subset = Path(args.root) / "xtb_forest" / f"{name}.csv"
+            subset.parent.mkdir(parents=True, exist_ok=True)
+            pd.read_csv(shipped_files(name)[0], nrows=args.max_rows
+                        ).to_csv(subset, index=False)
+            source = [f"data.csv={subset}", "data.target=value"]
         for seed in args.seeds:
-            source = [f"data.name={name}"]
-            if args.max_rows:
-                from mmpoly_geo.data.shipped import shipped_files
-                subset = Path(args.root) / "xtb_forest" / f"{name}.csv"
-                subset.parent.mkdir(parents=True, exist_ok=True)
-                pd.read_csv(shipped_files(name)[0], nrows=args.max_rows
-                            ).to_csv(subset, index=False)
-                source = [f"data.csv={subset}", "data.target=value"]
             config = load_config(None, [f"data.root={args.root}", *source,
                                         "data.descriptors=rdkit+xtb",
                                         f"seed={seed}", *args.set])
-            found = forest_rows(load_dataset(config), config, seed)
-            for row in found:
-                row["dataset"] = name
+            found = forest_rows(load_dataset(config), config, name, seed)
             rows += found
             mean = pd.DataFrame(found).groupby("model", sort=False).rmse.mean()
             print(f"{name} seed {seed}: " + "; ".join(

@@ -62,12 +62,18 @@ def xtb_oligomer(psmiles: str, repeat_units: int = XTB_REPEAT_UNITS,
 
     Raises:
         ValueError, StarSubstitutionError: for an unusable P-SMILES."""
+    return next(_oligomers(psmiles, repeat_units, max_atoms))
+
+
+def _oligomers(psmiles, repeat_units, max_atoms):
+    """The candidates for :func:`xtb_oligomer`, most units first: each
+    oligomer of :obj:`repeat_units` down to 2 units within :obj:`max_atoms`
+    atoms, then the single unit whatever its size."""
     unit = parse_psmiles(psmiles)
     for n in range(repeat_units, 0, -1):
         mol = Chem.AddHs(star_substitution(build_oligomer(unit, n)[0]))
         if mol.GetNumAtoms() <= max_atoms or n == 1:
-            return mol
-    raise AssertionError("unreachable")
+            yield mol
 
 
 def xtb_descriptors(psmiles: str, repeat_units: int = XTB_REPEAT_UNITS,
@@ -118,15 +124,10 @@ def xtb_descriptors(psmiles: str, repeat_units: int = XTB_REPEAT_UNITS,
 
 
 def _embedded_oligomer(psmiles, repeat_units, max_atoms, seed):
-    """:func:`xtb_oligomer` with one 3D conformer (ETKDG, then from random
-    coordinates, each within :data:`XTB_EMBED_TIMEOUT`), from fewer units
-    when it does not embed; ``None`` when not even one unit does."""
-    tried = set()
-    for n in range(repeat_units, 0, -1):
-        mol = xtb_oligomer(psmiles, n, max_atoms)
-        if mol.GetNumAtoms() in tried:  # already reduced to this size
-            continue
-        tried.add(mol.GetNumAtoms())
+    """The first of :func:`_oligomers` that takes one 3D conformer (ETKDG,
+    then from random coordinates, each within :data:`XTB_EMBED_TIMEOUT`);
+    ``None`` when not even one unit does."""
+    for mol in _oligomers(psmiles, repeat_units, max_atoms):
         for random_coords in (False, True):
             params = AllChem.ETKDGv3()
             params.randomSeed = seed

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from torch import Tensor
 
 from mmpoly_geo.data.transforms import use_conformer
 from mmpoly_geo.models import MMPolymer, build_model
@@ -169,7 +170,10 @@ class FinetuneModule(ResumableModule):
         self.sync_ema()
         return copied
 
-    def training_step(self, batch, batch_idx):
+    def training_prediction(self, batch, batch_idx) -> Tuple[Tensor, Tensor]:
+        """The training step's predictions and standardised targets, both
+        :math:`[B, T]`: one conformer drawn per polymer and the model's own
+        random draws, both seeded by ``(seed, epoch, batch_idx)``."""
         if self.model.mode not in ("1d", "2d"):
             index = random_conformers(batch, self.hparams.seed,
                                       self.current_epoch, batch_idx)
@@ -180,7 +184,10 @@ class FinetuneModule(ResumableModule):
         extra = {"generator": g} if isinstance(self.model, MMPolymer) else {}
         pred = self.model(batch, **extra)["pred"]
         y = (batch.y - self.target_mean) / self.target_std
-        loss = PropertyHead.loss(pred, y)
+        return pred, y.view_as(pred)
+
+    def training_step(self, batch, batch_idx):
+        loss = PropertyHead.loss(*self.training_prediction(batch, batch_idx))
         self.log("train_loss", loss, batch_size=batch.num_graphs,
                  prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         return loss
