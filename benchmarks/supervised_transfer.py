@@ -6,6 +6,12 @@ every polymer of the target sets left out (by polymer key, as
 that ``finetune.pretrained`` takes. No label and no polymer of a target set
 is seen, so fine-tuning a target set from it is measured on unseen polymers.
 
+The labels may also come from a CSV (:obj:`--labels`: a ``psmiles`` column
+and one column per label, e.g. the GFN2-xTB orbital energies of corpus
+polymers that ``benchmarks/xtb_corpus_labels.py`` writes). Labels computed
+from the structure alone leak nothing about a measured property, so
+:obj:`--exclude` is optional there.
+
 It trains fold 0 of the usual split of the merged labels (the rest is its
 test fold; validation is carved from the training part, as always), starting
 from :obj:`--start` (default ``gin``, the shipped unsupervised checkpoint).
@@ -14,6 +20,8 @@ Usage::
 
     python benchmarks/supervised_transfer.py --sources Egc Egb Xc \\
         --exclude Eea Ei EPS Nc Eat --out runs/sup_gin
+    python benchmarks/supervised_transfer.py \\
+        --labels runs/xtb_corpus/labels.csv --out runs/xtb_gin
     python benchmarks/suite.py --datasets Eea --models ours --label LABEL \\
         --set ... finetune.pretrained=runs/sup_gin
 """
@@ -58,13 +66,36 @@ def merged_labels(sources, exclude, max_rows=None):
         dropped
 
 
+def csv_labels(path, columns, exclude):
+    """The rows of a labels CSV (a ``psmiles`` column, the :obj:`columns`
+    as labels), rows of :obj:`exclude` left out, rows without any label
+    dropped; and how many rows were left out for either reason."""
+    frame = pd.read_csv(path)
+    missing = [c for c in ["psmiles", *columns] if c not in frame]
+    if missing:
+        raise ValueError(f"{path} has no column {missing} (columns: "
+                         f"{list(frame.columns)})")
+    left_out = excluded_keys(exclude)
+    keep = frame[columns].notna().any(axis=1) & ~frame.psmiles.map(
+        lambda s: polymer_key(s) in left_out if left_out else False)
+    return frame.loc[keep, ["psmiles", *columns]].reset_index(drop=True), \
+        int((~keep).sum())
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sources", nargs="+", required=True,
-                   help="benchmark sets whose labels are trained on")
-    p.add_argument("--exclude", nargs="+", required=True,
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--sources", nargs="+",
+                        help="benchmark sets whose labels are trained on")
+    labels.add_argument("--labels",
+                        help="or a CSV of labels (psmiles + label columns)")
+    p.add_argument("--columns", nargs="+",
+                   default=["xtb_homo", "xtb_lumo", "xtb_gap"],
+                   help="the label columns of --labels (default: the xTB "
+                        "orbital energies)")
+    p.add_argument("--exclude", nargs="*", default=[],
                    help="benchmark sets whose polymers are left out (the "
-                        "targets to fine-tune later)")
+                        "targets to fine-tune later); needed with --sources")
     p.add_argument("--out", required=True)
     p.add_argument("--start", default="gin",
                    help="finetune.pretrained of the supervised run (default: "
@@ -77,16 +108,26 @@ def main(argv=None):
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    labels, dropped = merged_labels(args.sources, args.exclude,
-                                    args.max_rows)
+    if args.sources:
+        if not args.exclude:
+            p.error("--sources needs --exclude: measured labels of the "
+                    "target sets' polymers would leak into fine-tuning")
+        targets = args.sources
+        labels, dropped = merged_labels(args.sources, args.exclude,
+                                        args.max_rows)
+    else:
+        targets = args.columns
+        labels, dropped = csv_labels(args.labels, args.columns, args.exclude)
+        labels = labels.iloc[:args.max_rows]
     csv = out / "labels.csv"
     labels.to_csv(csv, index=False)
-    print(f"{len(labels)} polymers with labels of {', '.join(args.sources)}; "
-          f"{dropped} source rows left out (polymers of "
-          f"{', '.join(args.exclude)})", flush=True)
+    print(f"{len(labels)} polymers with labels {', '.join(targets)}; "
+          f"{dropped} rows left out (polymers of "
+          f"{', '.join(args.exclude) or 'no set'}, or without labels)",
+          flush=True)
     start = time.perf_counter()  # a rerun: the time of what it redid
     config = load_config(None, GIN_MEMBER + [
-        f"data.csv={csv}", f"data.target={json.dumps(args.sources)}",
+        f"data.csv={csv}", f"data.target={json.dumps(targets)}",
         f"data.root={out / 'data'}", "data.num_conformers=1",
         "finetune.only_folds=[0]",
         f"finetune.pretrained={'null' if args.start == 'none' else args.start}",
@@ -99,7 +140,8 @@ def main(argv=None):
     load_weights(model, fold["state_dict"])
     # Fine-tuning takes the GIN branch from it and nothing else.
     model.save(out / "pretrained.pt", pretrained_branches=["2d"])
-    card = {"sources": args.sources, "exclude": args.exclude,
+    card = {"sources": args.sources or args.labels, "targets": targets,
+            "exclude": args.exclude,
             "polymers": len(labels), "left_out_rows": dropped,
             "start": args.start, "seed": args.seed,
             "seconds": round(time.perf_counter() - start),

@@ -457,11 +457,70 @@ def test_supervised_transfer_runs(tmp_path):
     kept = [s for s in first if polymer_key(s) not in eea]
     # Exactly the source rows whose polymer is not one of the excluded set's.
     assert 0 < len(kept) < 40 and sorted(labels.psmiles) == sorted(kept)
-    assert f"{40 - len(kept)} source rows left out" in said
+    assert f"{40 - len(kept)} rows left out" in said
     blob = torch.load(out / "pretrained.pt", weights_only=True)
     assert blob["pretrained_branches"] == ["2d"]
     card = json.loads((out / "card.json").read_text())
     assert card["polymers"] == len(kept) and card["exclude"] == ["Eea"]
+
+
+def test_supervised_transfer_from_labels_csv(tmp_path):
+    from mmpoly_geo.chem import polymer_key
+    from mmpoly_geo.data.shipped import shipped_files
+
+    xc = pd.read_csv(shipped_files("Xc")[0], nrows=30).psmiles
+    rng = np.random.default_rng(0)
+    labels = pd.DataFrame({"psmiles": xc, "xtb_homo": rng.normal(size=30),
+                           "xtb_lumo": rng.normal(size=30), "other": 1.0})
+    labels.loc[3, ["xtb_homo", "xtb_lumo"]] = np.nan  # no label: dropped
+    labels.loc[4, "xtb_lumo"] = np.nan  # one label: kept, the other masked
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "sup"
+    said = _run("benchmarks/supervised_transfer.py", "--labels",
+                str(tmp_path / "labels.csv"), "--columns", "xtb_homo",
+                "xtb_lumo", "--exclude", "Eea", "--out", str(out),
+                "--start", "none", "--set", "optim.max_epochs=1")
+    eea = {polymer_key(s) for s in pd.read_csv(shipped_files("Eea")[0]).psmiles}
+    kept = [s for i, s in enumerate(xc)
+            if i != 3 and polymer_key(s) not in eea]
+    written = pd.read_csv(out / "labels.csv")
+    assert list(written.columns) == ["psmiles", "xtb_homo", "xtb_lumo"]
+    assert list(written.psmiles) == kept and len(kept) < 29
+    assert f"{30 - len(kept)} rows left out" in said
+    card = json.loads((out / "card.json").read_text())
+    assert card["targets"] == ["xtb_homo", "xtb_lumo"]
+    assert torch.load(out / "pretrained.pt", weights_only=True)[
+        "pretrained_branches"] == ["2d"]
+    leak = subprocess.run(  # measured labels need --exclude
+        [sys.executable, "benchmarks/supervised_transfer.py", "--sources",
+         "Xc", "--out", str(tmp_path / "leak")], capture_output=True,
+        text=True, cwd=ROOT, timeout=600)
+    assert leak.returncode != 0 and "--sources needs --exclude" in leak.stderr
+
+
+def test_xtb_corpus_labels_resumes(tmp_path):
+    pytest.importorskip("tblite")
+    corpus = tmp_path / "corpus.csv"
+    pd.DataFrame({"psmiles": ["*CC(*)C", "*CC*", "*C(*)(*)C", "*CC(*)O",
+                              "*OC*"]}).to_csv(corpus, index=False)
+    out = tmp_path / "labels.csv"
+    said = _run("benchmarks/xtb_corpus_labels.py", "--corpus", str(corpus),
+                "--rows", "3", "--workers", "1", "--out", str(out))
+    assert "0 polymers already labelled, 3 to go" in said
+    first = pd.read_csv(out)
+    said = _run("benchmarks/xtb_corpus_labels.py", "--corpus", str(corpus),
+                "--rows", "5", "--workers", "1", "--chunk", "1",
+                "--out", str(out))
+    # The same seeded sample, extended; what was done is not done again.
+    assert "3 polymers already labelled, 2 to go" in said
+    table = pd.read_csv(out)
+    assert table.head(3).equals(first)
+    assert sorted(table.psmiles) == sorted(pd.read_csv(corpus).psmiles)
+    bad = table.set_index("psmiles").loc["*C(*)(*)C"]
+    assert np.isnan(bad.xtb_gap) and "3 '*' connection points" in bad.reason
+    good = table[table.psmiles != "*C(*)(*)C"]
+    assert good.xtb_gap.notna().all() and (good.reason.isna()).all()
+    assert np.allclose(good.xtb_gap, good.xtb_lumo - good.xtb_homo)
 
 
 def test_auxiliary_labels_runs(tmp_path):
