@@ -12,14 +12,16 @@ import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem
 
+from mmpoly_geo.chem.errors import OligomerError
 from mmpoly_geo.chem.oligomer import build_oligomer
 from mmpoly_geo.chem.psmiles import parse_psmiles
 from mmpoly_geo.chem.star_substitution import star_substitution
 
 #: Bumped whenever :func:`xtb_descriptors` may return other values, so that
 #: processed data sets holding them are processed again (2: embedding time
-#: limit, fewer units when a dimer does not embed).
-XTB_VERSION = 2
+#: limit, fewer units when a dimer does not embed; 3: one unit when the
+#: units cannot be joined).
+XTB_VERSION = 3
 #: What :func:`xtb_descriptors` returns, in this order (eV).
 XTB_DESCRIPTOR_NAMES = ("xtb_homo", "xtb_lumo", "xtb_gap")
 #: Repeat units of the oligomer (a dimer: the orbitals see one junction).
@@ -68,10 +70,17 @@ def xtb_oligomer(psmiles: str, repeat_units: int = XTB_REPEAT_UNITS,
 def _oligomers(psmiles, repeat_units, max_atoms):
     """The candidates for :func:`xtb_oligomer`, most units first: each
     oligomer of :obj:`repeat_units` down to 2 units within :obj:`max_atoms`
-    atoms, then the single unit whatever its size."""
+    atoms, then the single unit whatever its size (the only candidate when
+    units cannot be joined: star bonds of different orders, ``*CC=*``)."""
     unit = parse_psmiles(psmiles)
     for n in range(repeat_units, 0, -1):
-        mol = Chem.AddHs(star_substitution(build_oligomer(unit, n)[0]))
+        try:
+            chain = build_oligomer(unit, n)[0]
+        except OligomerError:
+            if n == 1:
+                raise
+            continue
+        mol = Chem.AddHs(star_substitution(chain))
         if mol.GetNumAtoms() <= max_atoms or n == 1:
             yield mol
 

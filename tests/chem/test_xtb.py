@@ -45,6 +45,15 @@ def test_large_oligomers_use_fewer_units():
     assert all(a.GetAtomicNum() > 0 for a in small.GetAtoms())
 
 
+def test_units_that_cannot_be_joined_use_one_unit():
+    # A single and a double star bond: no dimer, but the unit has values.
+    mol = xtb_oligomer("*CC(C)=*")
+    unit = Chem.AddHs(star_substitution(
+        build_oligomer(parse_psmiles("*CC(C)=*"), 1)[0]))
+    assert mol.GetNumAtoms() == unit.GetNumAtoms()
+    assert np.isfinite(xtb_descriptors("*CC(C)=*")).all()
+
+
 def test_xtb_is_a_descriptor_part():
     n = len(rdkit_descriptor_names())
     assert {"xtb", "rdkit+xtb", "rdkit+morgan+xtb"} <= set(DESCRIPTOR_SETS)
