@@ -8,7 +8,8 @@ is seen, so fine-tuning a target set from it is measured on unseen polymers.
 
 The labels may also come from a CSV (:obj:`--labels`: a ``psmiles`` column
 and one column per label, e.g. the GFN2-xTB orbital energies of corpus
-polymers that ``benchmarks/xtb_corpus_labels.py`` writes). Labels computed
+polymers that ``benchmarks/xtb_corpus_labels.py`` writes), alone or added to
+the sets' labels. Labels computed
 from the structure alone leak nothing about a measured property, so
 :obj:`--exclude` is optional there.
 
@@ -84,11 +85,10 @@ def csv_labels(path, columns, exclude):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    labels = p.add_mutually_exclusive_group(required=True)
-    labels.add_argument("--sources", nargs="+",
-                        help="benchmark sets whose labels are trained on")
-    labels.add_argument("--labels",
-                        help="or a CSV of labels (psmiles + label columns)")
+    p.add_argument("--sources", nargs="+",
+                   help="benchmark sets whose labels are trained on")
+    p.add_argument("--labels",
+                   help="and/or a CSV of labels (psmiles + label columns)")
     p.add_argument("--columns", nargs="+",
                    default=["xtb_homo", "xtb_lumo", "xtb_gap"],
                    help="the label columns of --labels (default: the xTB "
@@ -108,17 +108,25 @@ def main(argv=None):
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not args.sources and not args.labels:
+        p.error("give --sources, --labels or both")
+    if args.sources and not args.exclude:
+        p.error("--sources needs --exclude: measured labels of the "
+                "target sets' polymers would leak into fine-tuning")
+    parts, targets, dropped = [], [], 0
     if args.sources:
-        if not args.exclude:
-            p.error("--sources needs --exclude: measured labels of the "
-                    "target sets' polymers would leak into fine-tuning")
-        targets = args.sources
-        labels, dropped = merged_labels(args.sources, args.exclude,
+        frame, left_out = merged_labels(args.sources, args.exclude,
                                         args.max_rows)
-    else:
-        targets = args.columns
-        labels, dropped = csv_labels(args.labels, args.columns, args.exclude)
-        labels = labels.iloc[:args.max_rows]
+        parts.append(frame)
+        targets += args.sources
+        dropped += left_out
+    if args.labels:
+        frame, left_out = csv_labels(args.labels, args.columns, args.exclude)
+        parts.append(frame.iloc[:args.max_rows])
+        targets += args.columns
+        dropped += left_out
+    # Both: one row per source row, NaN where a row lacks the other's labels.
+    labels = pd.concat(parts, ignore_index=True)[["psmiles", *targets]]
     csv = out / "labels.csv"
     labels.to_csv(csv, index=False)
     print(f"{len(labels)} polymers with labels {', '.join(targets)}; "
@@ -140,7 +148,8 @@ def main(argv=None):
     load_weights(model, fold["state_dict"])
     # Fine-tuning takes the GIN branch from it and nothing else.
     model.save(out / "pretrained.pt", pretrained_branches=["2d"])
-    card = {"sources": args.sources or args.labels, "targets": targets,
+    card = {"sources": args.sources, "labels": args.labels,
+            "targets": targets,
             "exclude": args.exclude,
             "polymers": len(labels), "left_out_rows": dropped,
             "start": args.start, "seed": args.seed,

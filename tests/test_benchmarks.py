@@ -491,6 +491,19 @@ def test_supervised_transfer_from_labels_csv(tmp_path):
     assert card["targets"] == ["xtb_homo", "xtb_lumo"]
     assert torch.load(out / "pretrained.pt", weights_only=True)[
         "pretrained_branches"] == ["2d"]
+    # Both kinds: the sets' rows first, then the CSV's, each NaN in the
+    # other's columns.
+    _run("benchmarks/supervised_transfer.py", "--sources", "Egc",
+         "--max-rows", "20", "--labels", str(tmp_path / "labels.csv"),
+         "--columns", "xtb_homo", "--exclude", "Eea", "--out",
+         str(tmp_path / "both"), "--start", "none", "--set",
+         "optim.max_epochs=1")
+    both = pd.read_csv(tmp_path / "both" / "labels.csv")
+    assert list(both.columns) == ["psmiles", "Egc", "xtb_homo"]
+    egc = both.Egc.notna()
+    assert egc.sum() > 0 and not both.xtb_homo[egc].notna().any()
+    assert list(egc) == sorted(egc, reverse=True)  # the sets' rows first
+    assert list(both.psmiles[~egc]) == kept[:20]  # --max-rows: each source
     leak = subprocess.run(  # measured labels need --exclude
         [sys.executable, "benchmarks/supervised_transfer.py", "--sources",
          "Xc", "--out", str(tmp_path / "leak")], capture_output=True,
