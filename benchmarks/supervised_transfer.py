@@ -9,9 +9,8 @@ is seen, so fine-tuning a target set from it is measured on unseen polymers.
 The labels may also come from a CSV (:obj:`--labels`: a ``psmiles`` column
 and one column per label, e.g. the GFN2-xTB orbital energies of corpus
 polymers that ``benchmarks/xtb_corpus_labels.py`` writes), alone or added to
-the sets' labels. Labels computed
-from the structure alone leak nothing about a measured property, so
-:obj:`--exclude` is optional there.
+the sets' labels. Labels computed from the structure alone leak nothing
+about a measured property, so :obj:`--exclude` is optional there.
 
 It trains fold 0 of the usual split of the merged labels (the rest is its
 test fold; validation is carved from the training part, as always), starting
@@ -35,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from mmpoly_geo.chem import polymer_key
+from mmpoly_geo.chem.errors import PSmilesError
 from mmpoly_geo.data.shipped import shipped_files
 from mmpoly_geo.models import build_model
 from mmpoly_geo.models.mmpolymer import read_checkpoint
@@ -67,6 +67,15 @@ def merged_labels(sources, exclude, max_rows=None):
         dropped
 
 
+def _key(psmiles):
+    """The polymer key, ``None`` for a string that does not parse (it
+    cannot be one of the excluded polymers)."""
+    try:
+        return polymer_key(psmiles)
+    except PSmilesError:
+        return None
+
+
 def csv_labels(path, columns, exclude):
     """The rows of a labels CSV (a ``psmiles`` column, the :obj:`columns`
     as labels), rows of :obj:`exclude` left out, rows without any label
@@ -77,8 +86,9 @@ def csv_labels(path, columns, exclude):
         raise ValueError(f"{path} has no column {missing} (columns: "
                          f"{list(frame.columns)})")
     left_out = excluded_keys(exclude)
-    keep = frame[columns].notna().any(axis=1) & ~frame.psmiles.map(
-        lambda s: polymer_key(s) in left_out if left_out else False)
+    keep = frame[columns].notna().any(axis=1)
+    if left_out:
+        keep &= ~frame.psmiles.map(lambda s: _key(s) in left_out)
     return frame.loc[keep, ["psmiles", *columns]].reset_index(drop=True), \
         int((~keep).sum())
 

@@ -474,6 +474,7 @@ def test_supervised_transfer_from_labels_csv(tmp_path):
                            "xtb_lumo": rng.normal(size=30), "other": 1.0})
     labels.loc[3, ["xtb_homo", "xtb_lumo"]] = np.nan  # no label: dropped
     labels.loc[4, "xtb_lumo"] = np.nan  # one label: kept, the other masked
+    labels.loc[30] = ["*C(*", np.nan, np.nan, 1.0]  # unparsable, no labels
     labels.to_csv(tmp_path / "labels.csv", index=False)
     out = tmp_path / "sup"
     said = _run("benchmarks/supervised_transfer.py", "--labels",
@@ -486,7 +487,7 @@ def test_supervised_transfer_from_labels_csv(tmp_path):
     written = pd.read_csv(out / "labels.csv")
     assert list(written.columns) == ["psmiles", "xtb_homo", "xtb_lumo"]
     assert list(written.psmiles) == kept and len(kept) < 29
-    assert f"{30 - len(kept)} rows left out" in said
+    assert f"{31 - len(kept)} rows left out" in said
     card = json.loads((out / "card.json").read_text())
     assert card["targets"] == ["xtb_homo", "xtb_lumo"]
     assert torch.load(out / "pretrained.pt", weights_only=True)[
