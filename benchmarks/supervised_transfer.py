@@ -33,8 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmpoly_geo.chem import polymer_key
-from mmpoly_geo.chem.errors import PSmilesError
+from mmpoly_geo.chem import polymer_key, polymer_key_or_none
 from mmpoly_geo.data.shipped import shipped_files
 from mmpoly_geo.models import build_model
 from mmpoly_geo.models.mmpolymer import read_checkpoint
@@ -67,15 +66,6 @@ def merged_labels(sources, exclude, max_rows=None):
         dropped
 
 
-def _key(psmiles):
-    """The polymer key, ``None`` for a string that does not parse (it
-    cannot be one of the excluded polymers)."""
-    try:
-        return polymer_key(psmiles)
-    except PSmilesError:
-        return None
-
-
 def csv_labels(path, columns, exclude):
     """The rows of a labels CSV (a ``psmiles`` column, the :obj:`columns`
     as labels), rows of :obj:`exclude` left out, rows without any label
@@ -88,7 +78,8 @@ def csv_labels(path, columns, exclude):
     left_out = excluded_keys(exclude)
     keep = frame[columns].notna().any(axis=1)
     if left_out:
-        keep &= ~frame.psmiles.map(lambda s: _key(s) in left_out)
+        keep &= ~frame.psmiles.map(
+            lambda s: polymer_key_or_none(s) in left_out)
     return frame.loc[keep, ["psmiles", *columns]].reset_index(drop=True), \
         int((~keep).sum())
 

@@ -9,7 +9,8 @@ from mmpoly_geo.chem.errors import (
     StarNeighbourError, StarSubstitutionError, UnparsableSmilesError)
 from mmpoly_geo.chem.oligomer import build_oligomer
 from mmpoly_geo.chem.psmiles import (
-    canonicalize_psmiles, parse_psmiles, polymer_key, star_atoms)
+    canonicalize_psmiles, parse_psmiles, polymer_key, polymer_key_or_none,
+    star_atoms)
 from mmpoly_geo.chem.star_substitution import star_neighbours, star_substitution
 
 __all__ = [
@@ -19,6 +20,6 @@ __all__ = [
     "PSmilesError", "QueryFeatureError", "RoundTripError", "StarCountError", "StarNeighbourError",
     "StarSubstitutionError", "TIME_BUDGET", "UnparsableSmilesError",
     "build_oligomer", "canonicalize_psmiles", "generate_conformers",
-    "parse_psmiles", "polymer_key", "star_atoms", "star_neighbours",
+    "parse_psmiles", "polymer_key", "polymer_key_or_none", "star_atoms", "star_neighbours",
     "star_substitution",
 ]

@@ -6,7 +6,7 @@ polystyrene.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import logging
 from io import StringIO
@@ -19,6 +19,7 @@ from mmpoly_geo.chem.errors import (
     InvalidCharacterError,
     NotAStringError,
     PolymerTooLargeError,
+    PSmilesError,
     QueryFeatureError,
     RoundTripError,
     StarCountError,
@@ -217,6 +218,16 @@ def polymer_key(psmiles) -> str:
         return Chem.MolToSmiles(out, isomericSmiles=False)
     except Exception:  # valence problems of exotic units
         return unit_key
+
+
+def polymer_key_or_none(psmiles) -> Optional[str]:
+    """:func:`polymer_key`, or :obj:`None` for input that is not a usable
+    P-SMILES (it cannot be the same polymer as any usable one): for
+    matching rows against a set of keys, where a bad row is not an error."""
+    try:
+        return polymer_key(psmiles)
+    except (PSmilesError, TypeError):
+        return None
 
 
 def _check_characters(s: str):

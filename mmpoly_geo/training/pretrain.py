@@ -20,9 +20,8 @@ from torch import Tensor
 import mmpoly_geo
 from mmpoly_geo.atomic import atomic_write_text
 
-from mmpoly_geo.chem.errors import PSmilesError
 from mmpoly_geo.chem.features import BOND_FEATURE_DIMS, masked_atom_features
-from mmpoly_geo.chem.psmiles import polymer_key
+from mmpoly_geo.chem.psmiles import polymer_key_or_none
 from mmpoly_geo.data.polymer_data import to_dense_tokens
 from mmpoly_geo.data.radius_graph import radius_graph
 from mmpoly_geo.data.tokenizer import SPECIAL_TOKENS, PSmilesTokenizer
@@ -373,11 +372,7 @@ def excluded_keys(sources: Iterable[str]) -> Set[str]:
         if "psmiles" not in frame:
             raise ValueError(f"pretrain.exclude: {path} has no 'psmiles' "
                              f"column (columns: {list(frame.columns)})")
-        for s in frame["psmiles"]:
-            try:
-                keys.add(polymer_key(s))
-            except (PSmilesError, TypeError):
-                pass
+        keys.update(filter(None, map(polymer_key_or_none, frame["psmiles"])))
     return keys
 
 

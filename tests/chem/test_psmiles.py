@@ -6,7 +6,7 @@ import pytest
 from mmpoly_geo.chem import (
     EmptyPSmilesError, NotAStringError, PolymerTooLargeError, StarCountError,
     StarNeighbourError, UnparsableSmilesError, canonicalize_psmiles,
-    parse_psmiles, polymer_key, star_atoms)
+    parse_psmiles, polymer_key, polymer_key_or_none, star_atoms)
 from mmpoly_geo.data.shipped import BENCHMARKS, shipped_files
 
 
@@ -61,6 +61,12 @@ def test_canonical_same_unit(a, b):
 ])
 def test_polymer_key_shift_invariant(writings):
     assert len({polymer_key(s) for s in writings}) == 1
+
+
+def test_polymer_key_or_none():
+    assert polymer_key_or_none("*OCC*") == polymer_key("*CCO*")
+    for bad in ("*C(*", "", float("nan"), None, "*CC"):
+        assert polymer_key_or_none(bad) is None
 
 
 def test_polymer_key_separates_polymers():
