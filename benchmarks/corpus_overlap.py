@@ -18,20 +18,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mmpoly_geo.chem import polymer_key
+from mmpoly_geo.chem import polymer_key_or_none
 from mmpoly_geo.chem.similarity import morgan_bits, nearest_neighbour_similarity
 from mmpoly_geo.data.shipped import BENCHMARKS, PRETRAIN, shipped_files
 
 
 def keys(psmiles, desc):
     """Each row's polymer key (``None`` where it does not parse)."""
-    out = []
-    for s in tqdm(psmiles, desc=desc, mininterval=5):
-        try:
-            out.append(polymer_key(s))
-        except Exception:
-            out.append(None)
-    return out
+    return [polymer_key_or_none(s)
+            for s in tqdm(psmiles, desc=desc, mininterval=5)]
 
 
 def similarity(name, bench, rows):
