@@ -66,11 +66,12 @@ def merged_labels(sources, exclude, max_rows=None):
         dropped
 
 
-def csv_labels(path, columns, exclude):
+def csv_labels(path, columns, exclude, max_rows=None):
     """The rows of a labels CSV (a ``psmiles`` column, the :obj:`columns`
-    as labels), rows of :obj:`exclude` left out, rows without any label
-    dropped; and how many rows were left out for either reason."""
-    frame = pd.read_csv(path)
+    as labels; its first :obj:`max_rows` rows, all by default), rows of
+    :obj:`exclude` left out, rows without any label dropped; and how many
+    rows were left out for either reason."""
+    frame = pd.read_csv(path, nrows=max_rows)
     missing = [c for c in ["psmiles", *columns] if c not in frame]
     if missing:
         raise ValueError(f"{path} has no column {missing} (columns: "
@@ -103,7 +104,8 @@ def main(argv=None):
                         "gin; none: from scratch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-rows", type=int,
-                   help="first rows of each source only (a quick look)")
+                   help="the first rows of each source (set or CSV) only, "
+                        "before rows are left out (a quick look)")
     p.add_argument("--set", nargs="*", default=[],
                    help="more settings, e.g. optim.max_epochs=1")
     args = p.parse_args(argv)
@@ -122,8 +124,9 @@ def main(argv=None):
         targets += args.sources
         dropped += left_out
     if args.labels:
-        frame, left_out = csv_labels(args.labels, args.columns, args.exclude)
-        parts.append(frame.iloc[:args.max_rows])
+        frame, left_out = csv_labels(args.labels, args.columns, args.exclude,
+                                     args.max_rows)
+        parts.append(frame)
         targets += args.columns
         dropped += left_out
     # Both: one row per source row, NaN where a row lacks the other's labels.
