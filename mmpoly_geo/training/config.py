@@ -34,6 +34,9 @@ DEFAULTS: Dict[str, Any] = {
         "num_conformers": 5, "repeat_units": 1, "cutoff": 5.0,
         "stars": "substitute", "descriptors": "rdkit+morgan",
         "time_budget": 10.0, "num_workers": None, "on_disk": False,
+        # Seed of the conformer embedding; None: the run's seed. Pinning it
+        # lets runs with other seeds reuse one processed dataset.
+        "seed": None,
     },
     "model": {
         "kind": "mmpolymer", "baseline_kwargs": {},

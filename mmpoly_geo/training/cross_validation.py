@@ -32,16 +32,17 @@ from mmpoly_geo.training.trainer import best_checkpoint, fit
 
 def load_dataset(config: Dict[str, Any]):
     """The :class:`PolymerDataset` of ``config["data"]``, or, with
-    ``data.on_disk``, the :class:`PolymerOnDiskDataset`."""
+    ``data.on_disk``, the :class:`PolymerOnDiskDataset`; conformers seeded
+    by ``data.seed``, or by the run's ``seed`` when that is :obj:`None`."""
     d = config["data"]
+    seed = config["seed"] if d.get("seed") is None else d["seed"]
     cls = PolymerOnDiskDataset if d["on_disk"] else PolymerDataset
     return cls(
         d["root"], name=d["name"], csv=d["csv"],
         smiles_column=d["smiles_column"], target=d["target"],
         num_conformers=d["num_conformers"], repeat_units=d["repeat_units"],
         cutoff=d["cutoff"], stars=d["stars"], descriptors=d["descriptors"],
-        time_budget=d["time_budget"], seed=config["seed"],
-        num_workers=d["num_workers"])
+        time_budget=d["time_budget"], seed=seed, num_workers=d["num_workers"])
 
 
 #: Marks every output of a run that selected checkpoints on the test fold.

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import r2_score
 
 from mmpoly_geo.training import (
@@ -97,3 +98,23 @@ def test_pretrained_checkpoints_rejects_other_values():
                 "finetune.pretrained={a: 1}"):
         with pytest.raises(ValueError, match="finetune.pretrained must be"):
             pretrained_checkpoints(load_config(None, [bad]))
+
+
+def test_data_seed_pins_the_conformers_apart_from_the_run_seed(tiny_csv,
+                                                                tmp_path):
+    from mmpoly_geo.training.cross_validation import load_dataset
+
+    def processed(*overrides):
+        config = load_config(None, [
+            f"data.csv={tiny_csv}", "data.target=value",
+            f"data.root={tmp_path / 'data'}", "data.num_conformers=1",
+            "data.descriptors=none", "data.num_workers=0", *overrides])
+        dataset = load_dataset(config)
+        return dataset.processed_dir, dataset[0].pos
+
+    run1, pos1 = processed("seed=1")
+    run2, pos2 = processed("seed=2")
+    assert run1 != run2 and not torch.equal(pos1, pos2)
+    # Another run seed with the conformer seed pinned reuses run 1's data.
+    pinned, pos = processed("seed=2", "data.seed=1")
+    assert pinned == run1 and torch.equal(pos, pos1)
